@@ -1,0 +1,53 @@
+"""Datasets by name: the registry and `load_dataset(spec, seed) -> Dataset`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .base import TASKS, DataError, Dataset
+from .toy import TOY_FEATURES, make_toy
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    kind: str            # "toy", "image" or "csv"
+    task: str | None     # fixed task, or None where the data decides (csv)
+    doc: str
+    needs_download: bool = False
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    "circle": DatasetInfo("toy", "binary", "a disc of one class inside a ring of the other"),
+    "xor": DatasetInfo("toy", "binary", "opposite quadrants share a class"),
+    "gauss": DatasetInfo("toy", "binary", "two Gaussian blobs"),
+    "spiral": DatasetInfo("toy", "binary", "two interleaved spirals"),
+    "plane": DatasetInfo("toy", "regression", "a tilted plane: y = (x1 + x2) / 10"),
+    "multi_gauss": DatasetInfo("toy", "regression", "six signed Gaussian bumps"),
+    "linear": DatasetInfo("toy", "regression", "y = 3x + 2 + noise"),
+    "digits": DatasetInfo("image", "multiclass", "1,797 8x8 handwritten digits shipped with scikit-learn (offline)"),
+    "mnist": DatasetInfo("image", "multiclass", "70,000 28x28 handwritten digits (torchvision download)", True),
+    "fashion_mnist": DatasetInfo("image", "multiclass", "70,000 28x28 clothing images (torchvision download)", True),
+    "cifar10": DatasetInfo("image", "multiclass", "60,000 32x32 colour photos, 10 classes (torchvision download)", True),
+    "csv": DatasetInfo("csv", None, "your own table: numeric feature columns and a target column"),
+}
+
+TOY_DATASETS = tuple(n for n, info in DATASETS.items() if info.kind == "toy")
+IMAGE_DATASETS = tuple(n for n, info in DATASETS.items() if info.kind == "image")
+
+
+def load_dataset(spec, seed: int = 0) -> Dataset:
+    """Load or generate the data a `DataSpec` names, split into train and test tensors on the CPU."""
+    info = DATASETS[spec.name]
+    if info.kind == "toy":
+        x_tr, y_tr, x_te, y_te, p_tr, p_te = make_toy(
+            spec.name, spec.n_samples, spec.noise, spec.test_fraction, spec.features, seed)
+        classes = ("0", "1") if info.task == "binary" else ()
+        return Dataset(spec.name, info.task, x_tr, y_tr, x_te, y_te, tuple(spec.features), classes, p_tr, p_te)
+    if info.kind == "image":
+        from .images import load_image_dataset
+        return load_image_dataset(spec, seed)
+    from .tabular import load_csv_dataset
+    return load_csv_dataset(spec, seed)
+
+
+__all__ = ["DATASETS", "DatasetInfo", "DataError", "Dataset", "TASKS", "TOY_FEATURES", "TOY_DATASETS",
+           "IMAGE_DATASETS", "load_dataset"]

@@ -1,0 +1,121 @@
+"""TensorFlow Playground's 2-D datasets, with its generators and constants, plus `linear`.
+
+Ported from tensorflow/playground `src/dataset.ts`: the same shapes, radii, noise scaling and labels
+(its -1/+1 class labels become 0/1 here, for BCE). Randomness comes from one `torch.Generator`, so a
+seed gives the same points everywhere. This module imports only math and torch: export.py copies its
+source into the standalone script, so the script builds exactly the same data.
+"""
+import math
+
+import torch
+
+TOY_FEATURES = {
+    "x1": lambda p: p[:, 0],
+    "x2": lambda p: p[:, 1],
+    "x1^2": lambda p: p[:, 0] ** 2,
+    "x2^2": lambda p: p[:, 1] ** 2,
+    "x1x2": lambda p: p[:, 0] * p[:, 1],
+    "sin_x1": lambda p: torch.sin(p[:, 0]),
+    "sin_x2": lambda p: torch.sin(p[:, 1]),
+}
+
+
+def _uniform(g, lo, hi, n):
+    return lo + (hi - lo) * torch.rand(n, generator=g, dtype=torch.float64)
+
+
+def _circle(n, noise, g):
+    radius = 5.0
+    halves = []
+    for r_lo, r_hi in ((0.0, radius * 0.5), (radius * 0.7, radius)):  # inside (positive), then outside
+        m = n // 2 if not halves else n - n // 2
+        r = _uniform(g, r_lo, r_hi, m)
+        angle = _uniform(g, 0.0, 2 * math.pi, m)
+        x, y = r * torch.sin(angle), r * torch.cos(angle)
+        nx, ny = _uniform(g, -radius, radius, m) * noise, _uniform(g, -radius, radius, m) * noise
+        label = (torch.hypot(x + nx, y + ny) < radius * 0.5).double()
+        halves.append((torch.stack([x, y], 1), label))
+    return torch.cat([h[0] for h in halves]), torch.cat([h[1] for h in halves])
+
+
+def _xor(n, noise, g):
+    padding = 0.3
+    x, y = _uniform(g, -5, 5, n), _uniform(g, -5, 5, n)
+    x, y = x + torch.where(x > 0, padding, -padding), y + torch.where(y > 0, padding, -padding)
+    nx, ny = _uniform(g, -5, 5, n) * noise, _uniform(g, -5, 5, n) * noise
+    label = ((x + nx) * (y + ny) >= 0).double()
+    return torch.stack([x, y], 1), label
+
+
+def _gauss(n, noise, g):
+    variance = 0.5 + (4 - 0.5) * noise / 0.5  # TF Playground: noise 0..0.5 -> variance 0.5..4
+    std = math.sqrt(variance)
+    parts, labels = [], []
+    for center, label in ((2.0, 1.0), (-2.0, 0.0)):
+        m = n // 2 if not parts else n - n // 2
+        parts.append(center + std * torch.randn(m, 2, generator=g, dtype=torch.float64))
+        labels.append(torch.full((m,), label, dtype=torch.float64))
+    return torch.cat(parts), torch.cat(labels)
+
+
+def _spiral(n, noise, g):
+    parts, labels = [], []
+    for delta_t, label in ((0.0, 1.0), (math.pi, 0.0)):
+        m = n // 2 if not parts else n - n // 2
+        i = torch.arange(m, dtype=torch.float64)
+        r = i / m * 5
+        t = 1.75 * i / m * 2 * math.pi + delta_t
+        x = r * torch.sin(t) + _uniform(g, -1, 1, m) * noise
+        y = r * torch.cos(t) + _uniform(g, -1, 1, m) * noise
+        parts.append(torch.stack([x, y], 1))
+        labels.append(torch.full((m,), label, dtype=torch.float64))
+    return torch.cat(parts), torch.cat(labels)
+
+
+def _plane(n, noise, g):
+    radius = 6.0
+    x, y = _uniform(g, -radius, radius, n), _uniform(g, -radius, radius, n)
+    nx, ny = _uniform(g, -radius, radius, n) * noise, _uniform(g, -radius, radius, n) * noise
+    label = ((x + nx) + (y + ny)) / 10  # TF Playground maps x + y from [-10, 10] to [-1, 1]
+    return torch.stack([x, y], 1), label
+
+
+def _multi_gauss(n, noise, g):
+    radius = 6.0
+    x, y = _uniform(g, -radius, radius, n), _uniform(g, -radius, radius, n)
+    nx, ny = _uniform(g, -radius, radius, n) * noise, _uniform(g, -radius, radius, n) * noise
+    px, py = x + nx, y + ny
+    label = torch.zeros(n, dtype=torch.float64)
+    for cx, cy, sign in ((-4, 2.5, 1), (0, 2.5, -1), (4, 2.5, 1), (-4, -2.5, -1), (0, -2.5, 1), (4, -2.5, -1)):
+        # each bump falls linearly from 1 at its centre to 0 at distance 2; keep the largest in magnitude
+        bump = sign * (1 - torch.hypot(px - cx, py - cy) / 2).clamp(0, 1)
+        label = torch.where(bump.abs() > label.abs(), bump, label)
+    return torch.stack([x, y], 1), label
+
+
+def _linear(n, noise, g):
+    """y = 3x + 2 + noise on x in [-1, 1]; x2 is a second, irrelevant uniform input."""
+    x, x2 = _uniform(g, -1, 1, n), _uniform(g, -1, 1, n)
+    y = 3 * x + 2 + noise * torch.randn(n, generator=g, dtype=torch.float64)
+    return torch.stack([x, x2], 1), y
+
+
+TOY_GENERATORS = {
+    "circle": _circle, "xor": _xor, "gauss": _gauss, "spiral": _spiral,
+    "plane": _plane, "multi_gauss": _multi_gauss, "linear": _linear,
+}
+
+
+def make_toy(name, n_samples, noise, test_fraction, features, seed):
+    """Points, features and labels for a toy set, shuffled and split like TF Playground.
+
+    Returns (x_train, y_train, x_test, y_test, points_train, points_test): x is (N, len(features))
+    float32, y is (N,) float32, points are the raw (N, 2) coordinates.
+    """
+    g = torch.Generator().manual_seed(seed)
+    points, labels = TOY_GENERATORS[name](n_samples, noise, g)
+    order = torch.randperm(n_samples, generator=g)
+    points, labels = points[order].float(), labels[order].float()
+    x = torch.stack([TOY_FEATURES[f](points) for f in features], 1)
+    n_train = int(n_samples * (1 - test_fraction))
+    return x[:n_train], labels[:n_train], x[n_train:], labels[n_train:], points[:n_train], points[n_train:]

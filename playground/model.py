@@ -1,0 +1,91 @@
+"""Spec -> `Network` (an `nn.Sequential` of named blocks) with shape inference and a summary table."""
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+from torch import nn
+
+from .layers import LAYERS, Shape, ShapeError, describe
+from .spec import LayerSpec, ModelSpec, SpecError
+
+MAX_PARAMS = 20_000_000  # one class server trains many of these at once; bigger nets belong elsewhere
+
+
+@dataclass(frozen=True)
+class Block:
+    """One row of the summary: a named block of modules and the shape it outputs."""
+    name: str
+    kind: str
+    out_shape: Shape
+    note: str = ""
+
+
+def plan(spec: ModelSpec, input_shape: Shape, n_outputs: int) -> list[tuple[Block, LayerSpec, Shape]]:
+    """Walk the stack checking shapes; return (block, layer spec, input shape) per block, output last.
+
+    Raises SpecError naming the layer (`model.layers[3]: conv2d needs image input ...`).
+    """
+    steps, shape = [], tuple(input_shape)
+    layers = list(spec.layers) + [LayerSpec("dense", units=n_outputs, activation="linear")]
+    for i, layer in enumerate(layers):
+        is_output = i == len(spec.layers)
+        kind = LAYERS[layer.type]
+        if kind.flat_input and len(shape) == 3:
+            flat = LayerSpec("flatten")
+            steps.append((Block(f"flatten_{i}", "flatten", (math.prod(shape),),
+                                note=f"inserted: {'the output layer' if is_output else 'dense'} needs flat input"),
+                          flat, shape))
+            shape = (math.prod(shape),)
+        try:
+            out = kind.out_shape(layer, shape)
+        except ShapeError as e:
+            raise SpecError(f"model.layers[{i}]", str(e)) from None
+        name = "output" if is_output else f"{layer.type}_{i}"
+        note = f"{n_outputs} unit(s) sized to the task" if is_output else ""
+        steps.append((Block(name, layer.type, out, note), layer, shape))
+        shape = out
+    return steps
+
+
+class Network(nn.Sequential):
+    """The hidden stack plus the output layer. Each child is one block (e.g. Linear + Tanh)."""
+
+    def __init__(self, spec: ModelSpec, input_shape: Shape, n_outputs: int):
+        steps = plan(spec, input_shape, n_outputs)
+        super().__init__(OrderedDict(
+            (block.name, nn.Sequential(*LAYERS[layer.type].build(layer, shape))) for block, layer, shape in steps))
+        self.blocks = [block for block, _, _ in steps]
+        self.input_shape = tuple(input_shape)
+        n = self.num_params()
+        if n > MAX_PARAMS:
+            raise SpecError("model.layers", f"the network has {n:,} parameters; the limit is {MAX_PARAMS:,}. "
+                                            "Use fewer units or filters, or add pooling before dense layers")
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def summary(self) -> pd.DataFrame:
+        """Layer table like torchinfo: layer, type, output shape, params, note."""
+        rows = [{"layer": "input", "type": "input", "output shape": describe_shape(self.input_shape),
+                 "params": 0, "note": describe(self.input_shape)}]
+        for block, module in zip(self.blocks, self.children()):
+            rows.append({"layer": block.name, "type": block.kind, "output shape": describe_shape(block.out_shape),
+                         "params": sum(p.numel() for p in module.parameters()), "note": block.note})
+        return pd.DataFrame(rows)
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+        """Raw outputs in eval mode, in chunks so big test sets fit; restores the training flag."""
+        was_training = self.training
+        self.eval()
+        out = torch.cat([self(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+        self.train(was_training)
+        return out
+
+
+def describe_shape(shape: Shape) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ")"

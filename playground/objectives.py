@@ -1,0 +1,89 @@
+"""What training minimises and how: losses per task, penalties, optimizers, schedules, devices."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .registry import CLASSIFICATION_ONLY_LOSSES, OPTIMIZERS
+from .spec import SpecError, TrainSpec
+
+_REGRESSION_LOSSES = {"mse": F.mse_loss, "mae": F.l1_loss, "huber": F.huber_loss}
+
+
+def check_loss(loss: str, task: str, dataset: str) -> None:
+    if task == "regression" and loss in CLASSIFICATION_ONLY_LOSSES:
+        raise SpecError("train.loss", f"{loss} is for classification but {dataset} is a regression set; "
+                                      "use mse, mae or huber")
+
+
+def compute_loss(loss: str, task: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean loss of a batch. `out` is the raw output (B, n_outputs); `y` as in Dataset.
+
+    Classification outputs are logits: bce and cross_entropy use them directly; mse/mae/huber compare
+    the predicted probabilities (sigmoid, or softmax for several classes) with the 0/1 targets.
+    """
+    if task == "multiclass":
+        if loss == "cross_entropy":
+            return F.cross_entropy(out, y)
+        target = F.one_hot(y, out.shape[1]).to(out.dtype)
+        if loss == "bce":
+            return F.binary_cross_entropy_with_logits(out, target)
+        return _REGRESSION_LOSSES[loss](out.softmax(1), target)
+    out = out.squeeze(1)  # (B, 1) -> (B,)
+    if task == "binary":
+        if loss in CLASSIFICATION_ONLY_LOSSES:
+            return F.binary_cross_entropy_with_logits(out, y)
+        return _REGRESSION_LOSSES[loss](out.sigmoid(), y)
+    return _REGRESSION_LOSSES[loss](out, y)
+
+
+def count_correct(task: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Correct predictions in a batch, as a 0-d tensor (no device sync)."""
+    if task == "multiclass":
+        return (out.argmax(1) == y).sum()
+    return ((out.squeeze(1) > 0).to(y.dtype) == y).sum()
+
+
+def penalised_weights(model: nn.Module) -> list[torch.Tensor]:
+    """Weights the L1/L2 penalty applies to: matrices and kernels, not biases or norm scales."""
+    return [p for name, p in model.named_parameters() if name.endswith("weight") and p.dim() > 1]
+
+
+def penalty(kind: str, rate: float, weights: list[torch.Tensor]) -> torch.Tensor | float:
+    """TF Playground's penalties: l1 = rate * sum|w|, l2 = rate * sum w^2 / 2."""
+    if kind == "none" or rate == 0:
+        return 0.0
+    if kind == "l1":
+        return rate * sum(w.abs().sum() for w in weights)
+    return rate * 0.5 * sum((w * w).sum() for w in weights)
+
+
+def make_optimizer(spec: TrainSpec, params) -> torch.optim.Optimizer:
+    kwargs = {"lr": spec.lr, "weight_decay": spec.weight_decay}
+    if spec.optimizer == "sgd":
+        kwargs.update(momentum=spec.momentum, nesterov=spec.nesterov)
+    elif spec.optimizer == "rmsprop":
+        kwargs.update(momentum=spec.momentum)
+    return OPTIMIZERS[spec.optimizer](params, **kwargs)
+
+
+def make_scheduler(spec: TrainSpec, optimizer: torch.optim.Optimizer):
+    """An epoch-stepped LR schedule, or None."""
+    if spec.schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, spec.lr_step_size, spec.lr_gamma)
+    if spec.schedule == "exponential":
+        return torch.optim.lr_scheduler.ExponentialLR(optimizer, spec.lr_gamma)
+    if spec.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, spec.epochs)
+    return None
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks cuda, then mps, then cpu; asking for one that is absent is a SpecError."""
+    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
+    if name == "auto":
+        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+    if (name == "cuda" and not cuda) or (name == "mps" and not mps):
+        raise SpecError("train.device", f"{name} was asked for but this machine has none; use auto or cpu")
+    return torch.device(name)

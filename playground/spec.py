@@ -1,0 +1,271 @@
+"""The experiment spec: frozen dataclasses for data, model and training, JSON in and out.
+
+`ExperimentSpec.from_dict` validates every field and raises `SpecError` whose message starts with the
+field's path (`model.layers[2].units: must be a positive integer, got -3`), so the CLI, the UI and tests
+all show the user which field to fix. Shape checks that need the data live in model.py.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from . import registry
+from .layers import LAYERS
+
+MAX_SPEC_BYTES = 1_000_000  # an experiment file is a few KB; refuse anything absurd before parsing
+
+
+class SpecError(ValueError):
+    """A bad experiment. `field` is the dotted path of the offending key."""
+
+    def __init__(self, field_path: str, message: str):
+        super().__init__(f"{field_path}: {message}")
+        self.field = field_path
+
+
+def _fail(path: str, message: str) -> None:
+    raise SpecError(path, message)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
+
+
+def _positive_int(path: str, v: Any) -> None:
+    if not _is_int(v) or v < 1:
+        _fail(path, f"must be a positive integer, got {v!r}")
+
+
+def _number_in(path: str, v: Any, lo: float, hi: float, *, lo_open: bool = False) -> None:
+    if not _is_number(v) or v < lo or v > hi or (lo_open and v == lo):
+        bound = f"({lo}, {hi}]" if lo_open else f"[{lo}, {hi}]"
+        _fail(path, f"must be a number in {bound}, got {v!r}")
+
+
+def _choice(path: str, v: Any, options) -> None:
+    if v not in options:
+        _fail(path, f"unknown value {v!r}; choose one of {', '.join(options)}")
+
+
+def _known_keys(path: str, d: Any, cls) -> None:
+    if not isinstance(d, dict):
+        _fail(path, f"must be a JSON object, got {type(d).__name__}")
+    names = {f.name for f in fields(cls)}
+    for key in d:
+        if key not in names:
+            _fail(f"{path}.{key}" if path else key, f"unknown key; known keys are {', '.join(sorted(names))}")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    name: str = "spiral"                    # a key of playground.data.DATASETS
+    n_samples: int = 500                    # toy sets: points generated (TF Playground: 500, 1200 for regression)
+    noise: float = 0.0                      # toy sets: 0..0.5, TF Playground's 0..50 %
+    test_fraction: float = 0.5              # share held out for the test curve
+    features: tuple[str, ...] = ("x1", "x2")  # toy sets: inputs computed from (x1, x2)
+    path: str | None = None                 # csv: file to read
+    target: str | None = None               # csv: column to predict
+    max_samples: int | None = None          # image sets: use at most this many training images (None: all)
+
+    def validate(self, path: str = "data") -> None:
+        from .data import DATASETS, TOY_FEATURES  # data imports spec for DataSpec's type only
+
+        _choice(f"{path}.name", self.name, list(DATASETS))
+        _positive_int(f"{path}.n_samples", self.n_samples)
+        if self.n_samples < 4:
+            _fail(f"{path}.n_samples", f"must be at least 4 so both splits get points, got {self.n_samples}")
+        _number_in(f"{path}.noise", self.noise, 0.0, 0.5)
+        _number_in(f"{path}.test_fraction", self.test_fraction, 0.05, 0.9)
+        if not isinstance(self.features, tuple) or not self.features:
+            _fail(f"{path}.features", "must be a non-empty list of feature names")
+        for i, f in enumerate(self.features):
+            _choice(f"{path}.features[{i}]", f, list(TOY_FEATURES))
+        if len(set(self.features)) != len(self.features):
+            _fail(f"{path}.features", f"lists a feature twice: {list(self.features)}")
+        if self.name == "csv":
+            if not self.path:
+                _fail(f"{path}.path", "csv data needs a file path")
+            if not self.target:
+                _fail(f"{path}.target", "csv data needs the name of the column to predict")
+        if self.max_samples is not None:
+            _positive_int(f"{path}.max_samples", self.max_samples)
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One hidden layer. Only the parameters its kind takes are set (see layers.LAYERS)."""
+
+    type: str
+    units: int | None = None          # dense: neurons
+    activation: str | None = None     # dense, conv2d: applied after the layer
+    filters: int | None = None        # conv2d: output channels
+    kernel_size: int | None = None    # conv2d, pools: window size
+    stride: int | None = None         # conv2d, pools
+    padding: int | None = None        # conv2d: zeros added on each side
+    rate: float | None = None         # dropout: probability of zeroing a unit
+
+    @classmethod
+    def from_dict(cls, d: Any, path: str = "layer") -> "LayerSpec":
+        _known_keys(path, d, cls)
+        kind_name = d.get("type")
+        _choice(f"{path}.type", kind_name, list(LAYERS))
+        kind = LAYERS[kind_name]
+        for key in d:
+            if key != "type" and key not in kind.params:
+                takes = ", ".join(kind.params) or "no parameters"
+                _fail(f"{path}.{key}", f"{kind_name} does not take this; it takes {takes}")
+        spec = cls(type=kind_name, **{**kind.params, **{k: v for k, v in d.items() if k != "type"}})
+        spec.validate(path)
+        return spec
+
+    def to_dict(self) -> dict:
+        return {"type": self.type, **{k: getattr(self, k) for k in LAYERS[self.type].params}}
+
+    def validate(self, path: str = "layer") -> None:
+        params = LAYERS[self.type].params
+        for name in ("units", "filters", "kernel_size", "stride"):
+            if name in params:
+                _positive_int(f"{path}.{name}", getattr(self, name))
+        if "padding" in params and (not _is_int(self.padding) or self.padding < 0):
+            _fail(f"{path}.padding", f"must be a non-negative integer, got {self.padding!r}")
+        if "activation" in params:
+            _choice(f"{path}.activation", self.activation, list(registry.ACTIVATIONS))
+        if "rate" in params:
+            _number_in(f"{path}.rate", self.rate, 0.0, 0.95)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    layers: tuple[LayerSpec, ...] = (
+        LayerSpec("dense", units=8, activation="tanh"),
+        LayerSpec("dense", units=8, activation="tanh"),
+    )
+
+    MAX_LAYERS = 64
+
+    @classmethod
+    def from_dict(cls, d: Any, path: str = "model") -> "ModelSpec":
+        _known_keys(path, d, cls)
+        layers = d.get("layers", [])
+        if not isinstance(layers, list):
+            _fail(f"{path}.layers", f"must be a list of layers, got {type(layers).__name__}")
+        if len(layers) > cls.MAX_LAYERS:
+            _fail(f"{path}.layers", f"has {len(layers)} layers; at most {cls.MAX_LAYERS} are allowed")
+        return cls(tuple(LayerSpec.from_dict(l, f"{path}.layers[{i}]") for i, l in enumerate(layers)))
+
+    def to_dict(self) -> dict:
+        return {"layers": [l.to_dict() for l in self.layers]}
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    loss: str = "bce"                 # see registry.LOSSES
+    optimizer: str = "sgd"            # see registry.OPTIMIZERS
+    lr: float = 0.03                  # learning rate
+    momentum: float = 0.0             # sgd and rmsprop
+    nesterov: bool = False            # sgd: Nesterov momentum (needs momentum > 0)
+    weight_decay: float = 0.0         # decoupled for adamw, L2-in-gradient for the others (torch semantics)
+    regularization: str = "none"      # explicit penalty added to the loss: none, l1, l2
+    reg_rate: float = 0.0             # its strength
+    batch_size: int = 10
+    epochs: int = 100
+    schedule: str = "none"            # lr schedule, stepped once per epoch
+    lr_step_size: int = 30            # step: epochs between decays
+    lr_gamma: float = 0.5             # step and exponential: decay factor (exponential: per epoch)
+    early_stopping_patience: int | None = None  # stop after this many epochs without a better test loss
+    device: str = "auto"
+    telemetry_every: int = 10         # steps between weight/gradient/activation samples (0: never)
+
+    def validate(self, path: str = "train") -> None:
+        _choice(f"{path}.loss", self.loss, registry.LOSSES)
+        _choice(f"{path}.optimizer", self.optimizer, list(registry.OPTIMIZERS))
+        _number_in(f"{path}.lr", self.lr, 0.0, 10.0, lo_open=True)
+        _number_in(f"{path}.momentum", self.momentum, 0.0, 0.999)
+        if not isinstance(self.nesterov, bool):
+            _fail(f"{path}.nesterov", f"must be true or false, got {self.nesterov!r}")
+        if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
+            _fail(f"{path}.nesterov", "needs optimizer sgd with momentum > 0")
+        _number_in(f"{path}.weight_decay", self.weight_decay, 0.0, 1.0)
+        _choice(f"{path}.regularization", self.regularization, registry.REGULARIZATIONS)
+        _number_in(f"{path}.reg_rate", self.reg_rate, 0.0, 10.0)
+        _positive_int(f"{path}.batch_size", self.batch_size)
+        _positive_int(f"{path}.epochs", self.epochs)
+        _choice(f"{path}.schedule", self.schedule, registry.SCHEDULES)
+        _positive_int(f"{path}.lr_step_size", self.lr_step_size)
+        _number_in(f"{path}.lr_gamma", self.lr_gamma, 0.0, 1.0, lo_open=True)
+        if self.early_stopping_patience is not None:
+            _positive_int(f"{path}.early_stopping_patience", self.early_stopping_patience)
+        _choice(f"{path}.device", self.device, registry.DEVICES)
+        if not _is_int(self.telemetry_every) or self.telemetry_every < 0:
+            _fail(f"{path}.telemetry_every", f"must be a non-negative integer, got {self.telemetry_every!r}")
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    seed: int = 0
+    data: DataSpec = field(default_factory=DataSpec)
+    model: ModelSpec = field(default_factory=ModelSpec)
+    train: TrainSpec = field(default_factory=TrainSpec)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "ExperimentSpec":
+        """Build and validate a spec from the experiment JSON's dict. Missing keys take defaults."""
+        if not isinstance(d, dict):
+            _fail("experiment", f"must be a JSON object, got {type(d).__name__}")
+        d = {k: v for k, v in d.items() if k != "meta"}  # run metadata, written by the engine, not an input
+        _known_keys("", d, cls)
+        seed = d.get("seed", 0)
+        if not _is_int(seed) or seed < 0:
+            _fail("seed", f"must be a non-negative integer, got {seed!r}")
+        data_d = d.get("data", {})
+        _known_keys("data", data_d, DataSpec)
+        if "features" in data_d:
+            if not isinstance(data_d["features"], list):
+                _fail("data.features", "must be a list of feature names")
+            data_d = {**data_d, "features": tuple(data_d["features"])}
+        data = DataSpec(**data_d)
+        data.validate()
+        model = ModelSpec.from_dict(d.get("model", {"layers": [l.to_dict() for l in ModelSpec().layers]}))
+        train_d = d.get("train", {})
+        _known_keys("train", train_d, TrainSpec)
+        train = TrainSpec(**train_d)
+        train.validate()
+        return cls(seed=seed, data=data, model=model, train=train)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ExperimentSpec":
+        if len(text) > MAX_SPEC_BYTES:
+            _fail("experiment", f"file is {len(text)} bytes; an experiment is at most {MAX_SPEC_BYTES}")
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            _fail("experiment", f"is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})")
+        return cls.from_dict(d)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "ExperimentSpec":
+        p = Path(path)
+        if not p.is_file():
+            _fail("experiment", f"file not found: {p}")
+        if p.stat().st_size > MAX_SPEC_BYTES:
+            _fail("experiment", f"{p} is {p.stat().st_size} bytes; an experiment is at most {MAX_SPEC_BYTES}")
+        return cls.from_json(p.read_text(encoding="utf-8"))
+
+    def to_dict(self) -> dict:
+        data = asdict(self.data)
+        data["features"] = list(self.data.features)
+        return {"seed": self.seed, "data": data, "model": self.model.to_dict(), "train": asdict(self.train)}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def replace(self, **changes) -> "ExperimentSpec":
+        """A copy with top-level fields changed: `spec.replace(train=replace(spec.train, lr=0.1))`."""
+        return replace(self, **changes)

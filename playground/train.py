@@ -1,0 +1,211 @@
+"""Experiment: one spec, its data on the device, its model, and training one step at a time.
+
+Batching (also what export.py writes): each epoch draws `torch.randperm` from a CPU generator seeded
+with `seed`, reorders the training tensors once, and slices consecutive batches; a trailing batch of a
+single sample is skipped (BatchNorm cannot train on one). The model is initialised right after
+`torch.manual_seed(seed)`. Epoch metrics: train loss/accuracy are means over the epoch's steps,
+test loss/accuracy are computed on the whole test set in eval mode at the epoch's end.
+"""
+from __future__ import annotations
+
+import math
+import platform
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from .data import Dataset, load_dataset
+from .data.toy import TOY_FEATURES
+from .model import Network
+from .objectives import (check_loss, compute_loss, count_correct, make_optimizer, make_scheduler,
+                         penalised_weights, penalty, resolve_device)
+from .spec import ExperimentSpec
+from .telemetry import Telemetry
+
+METRIC_COLUMNS = ["epoch", "step", "train_loss", "test_loss", "train_accuracy", "test_accuracy", "lr", "seconds"]
+DONE_STATES = ("finished", "early_stopped", "diverged")
+
+_INIT_LOCK = threading.Lock()  # seeding + init use torch's global RNG; runs in other threads must not interleave
+
+
+class TrainingDiverged(RuntimeError):
+    """Raised by `step()` once the loss has become NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class StepMetrics:
+    step: int          # steps done so far, this one included
+    epoch: int         # epochs completed
+    loss: float        # this batch's data loss (no penalty)
+    lr: float
+    epoch_end: bool    # this step completed an epoch (a history row was added)
+
+
+class Experiment:
+    def __init__(self, spec: ExperimentSpec, dataset: Dataset | None = None):
+        self.spec = spec
+        train = spec.train
+        self.device = resolve_device(train.device)
+        data = dataset if dataset is not None else load_dataset(spec.data, spec.seed)
+        check_loss(train.loss, data.task, data.name)
+        self.data = data.to(self.device)
+        with _INIT_LOCK:
+            torch.manual_seed(spec.seed)
+            self.model = Network(spec.model, data.input_shape, data.n_outputs).to(self.device)
+        self.optimizer = make_optimizer(train, self.model.parameters())
+        self.scheduler = make_scheduler(train, self.optimizer)
+        self.telemetry = Telemetry(self.model, train.telemetry_every)
+        self._penalised = penalised_weights(self.model)
+        self._shuffle = torch.Generator().manual_seed(spec.seed)
+        self.history: list[dict] = []
+        self.step_losses: list[float] = []   # every step's batch loss, for the live curve
+        self.step_count, self.epoch, self.seconds = 0, 0, 0.0
+        self.status, self.message = "ready", ""
+        self._best_test, self._stale_epochs = math.inf, 0
+        n, bs = len(self.data.x_train), train.batch_size
+        self._starts = [start for start in range(0, n, bs) if n - start > 1 or n == 1]
+        self._batch, self._epoch_stats = 0, None
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Experiment":
+        return cls(ExperimentSpec.from_dict(d))
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "Experiment":
+        return cls(ExperimentSpec.from_file(path))
+
+    @property
+    def done(self) -> bool:
+        return self.status in DONE_STATES
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self._starts)
+
+    def summary(self) -> pd.DataFrame:
+        return self.model.summary()
+
+    def _begin_epoch(self) -> None:
+        order = torch.randperm(len(self.data.x_train), generator=self._shuffle).to(self.device)
+        self._xs, self._ys = self.data.x_train[order], self.data.y_train[order]
+        self._epoch_stats = {"loss": 0.0, "seen": 0, "correct": torch.zeros((), device=self.device)}
+
+    def step(self) -> StepMetrics:
+        """One optimisation step on the next batch; at an epoch's end, evaluate and add a history row."""
+        if self.status == "diverged":
+            raise TrainingDiverged(self.message)
+        if self._batch == 0:
+            self._begin_epoch()
+        started = time.perf_counter()
+        train, task = self.spec.train, self.data.task
+        start = self._starts[self._batch]
+        xb, yb = self._xs[start:start + train.batch_size], self._ys[start:start + train.batch_size]
+        sampled = self.telemetry.wants(self.step_count)
+        if sampled:
+            self.telemetry.start(self.step_count, self.epoch)
+        out = self.model(xb)
+        loss = compute_loss(train.loss, task, out, yb)
+        objective = loss + penalty(train.regularization, train.reg_rate, self._penalised)
+        self.optimizer.zero_grad(set_to_none=True)
+        objective.backward()
+        if sampled:
+            self.telemetry.after_backward()
+        self.optimizer.step()
+        if sampled:
+            self.telemetry.after_update()
+        value, lr = loss.item(), self.lr
+        self.step_count += 1
+        self.step_losses.append(value)
+        stats = self._epoch_stats
+        stats["loss"] += value * len(xb)
+        stats["seen"] += len(xb)
+        if task != "regression":
+            stats["correct"] += count_correct(task, out.detach(), yb)
+        self._batch += 1
+        self.status = "training"
+        epoch_end = False
+        if not math.isfinite(value):
+            self.status = "diverged"
+            self.message = (f"the loss became {value} at step {self.step_count} (epoch {self.epoch + 1}); "
+                            f"training stopped. Lower the learning rate (now {lr:g}) or the batch size's "
+                            "effect with a smaller lr, add regularization, or normalise the inputs")
+        elif self._batch == len(self._starts):
+            self._end_epoch(lr)
+            epoch_end = True
+        self.seconds += time.perf_counter() - started
+        return StepMetrics(self.step_count, self.epoch, value, lr, epoch_end)
+
+    def evaluate(self, split: str = "test") -> tuple[float, float | None]:
+        """(mean loss, accuracy or None for regression) on a whole split, in eval mode."""
+        x, y = (self.data.x_test, self.data.y_test) if split == "test" else (self.data.x_train, self.data.y_train)
+        if len(x) == 0:
+            return math.nan, None
+        out = self.model.predict(x)
+        loss = compute_loss(self.spec.train.loss, self.data.task, out, y).item()
+        if self.data.task == "regression":
+            return loss, None
+        return loss, count_correct(self.data.task, out, y).item() / len(y)
+
+    def _end_epoch(self, lr: float) -> None:
+        stats, train = self._epoch_stats, self.spec.train
+        self._batch = 0
+        self.epoch += 1
+        test_loss, test_acc = self.evaluate("test")
+        train_acc = None if self.data.task == "regression" else stats["correct"].item() / stats["seen"]
+        self.history.append({"epoch": self.epoch, "step": self.step_count, "train_loss": stats["loss"] / stats["seen"],
+                             "test_loss": test_loss, "train_accuracy": train_acc, "test_accuracy": test_acc,
+                             "lr": lr, "seconds": self.seconds})
+        if self.scheduler is not None:
+            self.scheduler.step()
+        if test_loss < self._best_test:
+            self._best_test, self._stale_epochs = test_loss, 0
+        else:
+            self._stale_epochs += 1
+        patience = train.early_stopping_patience
+        if patience is not None and self._stale_epochs >= patience:
+            self.status = "early_stopped"
+            self.message = (f"stopped early after epoch {self.epoch}: the test loss has not improved for "
+                            f"{patience} epochs (best {self._best_test:.4g})")
+        elif self.epoch >= train.epochs:
+            self.status = "finished"
+            self.message = f"finished {self.epoch} epochs"
+
+    def fit(self, epochs: int | None = None) -> pd.DataFrame:
+        """Train `epochs` more epochs (default: up to the spec's epochs), stopping early if the run ends."""
+        target = self.epoch + epochs if epochs is not None else self.spec.train.epochs
+        while self.epoch < target and self.status not in ("diverged", "early_stopped"):
+            self.step()
+        return self.history_frame()
+
+    def history_frame(self) -> pd.DataFrame:
+        """Per-epoch metrics, columns as metrics.csv."""
+        return pd.DataFrame(self.history, columns=METRIC_COLUMNS)
+
+    @torch.no_grad()
+    def decision_grid(self, resolution: int = 60, extent: float = 6.0) -> dict:
+        """Toy sets: the model's output over a (resolution x resolution) grid of (x1, x2) in [-extent, extent].
+
+        Returns {"x1": (R,), "x2": (R,), "z": (R, R)} with z the probability of class 1 (binary) or the
+        predicted value (regression); row i is x2[i].
+        """
+        axis = torch.linspace(-extent, extent, resolution)
+        g2, g1 = torch.meshgrid(axis, axis, indexing="ij")
+        points = torch.stack([g1.flatten(), g2.flatten()], 1)
+        x = torch.stack([TOY_FEATURES[f](points) for f in self.data.feature_names], 1).to(self.device)
+        out = self.model.predict(x).squeeze(1)
+        z = out.sigmoid() if self.data.task == "binary" else out
+        return {"x1": axis.tolist(), "x2": axis.tolist(), "z": z.reshape(resolution, resolution).cpu().tolist()}
+
+    def metadata(self) -> dict:
+        """What a reader needs to reproduce this run: seed, versions, device, determinism settings."""
+        return {"seed": self.spec.seed, "torch": torch.__version__, "python": platform.python_version(),
+                "device": str(self.device), "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+                "cudnn_deterministic": torch.backends.cudnn.deterministic, "num_threads": torch.get_num_threads()}
