@@ -1,0 +1,1 @@
+"""Pure functions: data (DataFrame, Snapshot, arrays) -> plotly Figure. No streamlit here."""

@@ -1,0 +1,10 @@
+"""One palette for every figure: train vs test, class 0 vs class 1, positive vs negative weights."""
+
+TRAIN = "#1f77b4"
+TEST = "#ff7f0e"
+CLASS_0 = "#f59322"   # TF Playground's orange (negative)
+CLASS_1 = "#0877bd"   # TF Playground's blue (positive)
+POSITIVE = CLASS_1
+NEGATIVE = CLASS_0
+DIVERGING = [[0.0, CLASS_0], [0.5, "#e8eaeb"], [1.0, CLASS_1]]  # for decision maps and weight heatmaps
+TEMPLATE = "plotly_white"
