@@ -1,0 +1,4 @@
+"""`python -m playground ...`: see cli.py."""
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,142 @@
+"""`python -m playground train | validate | export | datasets` (the contract is in DESIGN.md).
+
+Exit codes: 0 done, 2 a bad experiment or data (the message names the field or file), 3 training diverged,
+130 interrupted. Progress goes to stderr; `train` prints a one-line JSON summary last on stdout.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from . import checkpoint
+from .data import DataError
+from .export import export_script
+from .registry import DEVICES
+from .spec import ExperimentSpec, SpecError
+from .train import Experiment
+
+EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 3, 130
+METRICS_FILE = "metrics.csv"
+_USER_ERRORS = (SpecError, DataError, UnicodeDecodeError, OSError)  # what a bad file or path raises
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except _USER_ERRORS as e:
+        print(f"error: {_describe(e)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m playground", description="Neural Network Playground, headless.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    train = commands.add_parser("train", help="train an experiment and write its results")
+    train.add_argument("experiment", help="experiment JSON file")
+    train.add_argument("--epochs", type=int, help="override train.epochs")
+    train.add_argument("--device", choices=DEVICES, help="override train.device")
+    train.add_argument("--out", type=Path, help="write metrics.csv, experiment.json and model.safetensors here")
+    train.set_defaults(run=_train)
+    validate = commands.add_parser("validate", help="check an experiment: fields, data and layer shapes")
+    validate.add_argument("experiment", help="experiment JSON file")
+    validate.set_defaults(run=_validate)
+    export = commands.add_parser("export", help="write a standalone PyTorch script that trains the experiment")
+    export.add_argument("experiment", help="experiment JSON file")
+    export.add_argument("-o", "--output", type=Path, help="script file to write (default: print it)")
+    export.set_defaults(run=_export)
+    datasets = commands.add_parser("datasets", help="list datasets: what is built in, cached or needs a download")
+    datasets.set_defaults(run=_datasets)
+    return parser
+
+
+def load_spec(path: str, epochs: int | None = None, device: str | None = None) -> ExperimentSpec:
+    """Read and validate an experiment file, applying command-line overrides (validated like the file)."""
+    spec = ExperimentSpec.from_file(path)
+    overrides = {k: v for k, v in (("epochs", epochs), ("device", device)) if v is not None}
+    if not overrides:
+        return spec
+    return ExperimentSpec.from_dict(spec.replace(train=replace(spec.train, **overrides)).to_dict())
+
+
+def _train(args: argparse.Namespace) -> int:
+    exp = Experiment(load_spec(args.experiment, args.epochs, args.device))
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)  # a bad --out fails now, not after training
+    every = max(1, exp.spec.train.epochs // 10)  # about ten progress lines per run
+    status = "interrupted"
+    try:
+        while not exp.done:
+            exp.fit(1)
+            if exp.history and (exp.epoch % every == 0 or exp.done):
+                print(_progress(exp), file=sys.stderr)
+        status = exp.status
+    except KeyboardInterrupt:
+        print(f"interrupted after {exp.epoch} epochs", file=sys.stderr)
+    if status == "diverged":
+        print(f"error: {exp.message}", file=sys.stderr)
+    if args.out is not None:
+        exp.history_frame().to_csv(args.out / METRICS_FILE, index=False)
+        checkpoint.save(exp, args.out)
+    print(json.dumps(_summary(exp, status, args.out)))
+    return {"diverged": EXIT_DIVERGED, "interrupted": EXIT_INTERRUPTED}.get(status, 0)
+
+
+def _progress(exp: Experiment) -> str:
+    row = exp.history[-1]
+    line = (f"epoch {row['epoch']}/{exp.spec.train.epochs}  train_loss {row['train_loss']:.4f}  "
+            f"test_loss {row['test_loss']:.4f}")
+    if row["test_accuracy"] is not None:
+        line += f"  test_accuracy {row['test_accuracy']:.3f}"
+    return line + f"  ({row['seconds']:.1f}s)"
+
+
+def _summary(exp: Experiment, status: str, out: Path | None) -> dict:
+    """The one-line result: strict JSON (non-finite numbers become null)."""
+    last = exp.history[-1] if exp.history else {}
+
+    def number(key: str) -> float | None:
+        value = last.get(key)
+        return value if value is not None and math.isfinite(value) else None
+
+    return {"status": status, "message": exp.message, "epochs": exp.epoch, "steps": exp.step_count,
+            **{k: number(k) for k in ("train_loss", "test_loss", "train_accuracy", "test_accuracy")},
+            "seconds": round(exp.seconds, 3), "device": str(exp.device), "out": str(out) if out else None}
+
+
+def _validate(args: argparse.Namespace) -> int:
+    """Everything `train` would check before its first step: fields, the data, the loss and the shapes."""
+    exp = Experiment(load_spec(args.experiment))
+    print(exp.summary().to_string(index=False))
+    print(f"ok: {args.experiment} is a valid experiment on {exp.data.name} ({exp.data.task}), "
+          f"{exp.model.num_params():,} parameters, {exp.steps_per_epoch} steps per epoch, device {exp.device}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    script = export_script(load_spec(args.experiment))
+    if args.output is None:
+        sys.stdout.write(script)
+    else:
+        args.output.write_text(script, encoding="utf-8")
+        print(f"wrote {args.output}; run it with: python {args.output}", file=sys.stderr)
+    return 0
+
+
+def _datasets(args: argparse.Namespace) -> int:
+    from .data.catalog import describe_datasets
+
+    print(describe_datasets().to_string(index=False))
+    return 0
+
+
+def _describe(e: Exception) -> str:
+    if isinstance(e, UnicodeDecodeError):
+        return f"the file is not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8 JSON"
+    if isinstance(e, OSError) and not isinstance(e, (SpecError, DataError)):
+        return f"{e.filename}: {e.strerror or e}" if e.filename else str(e)
+    return str(e)

@@ -1,0 +1,390 @@
+"""Experiment -> a standalone, readable PyTorch script that trains the same run with the same numbers.
+
+The script follows train.py's rules (its module docstring): same data (toy generators copied from
+data/toy.py's source, image helpers from data/images.py, CSV read with the stdlib but standardised as
+data/tabular.py does), same modules in the same order after `torch.manual_seed(seed)` (so the same
+initial weights), same batches, loss, penalty, optimizer and schedule. On the CPU its per-epoch losses
+match `Experiment.fit()` to ~1e-6. Code for the model, optimizer and schedule is rendered from the
+engine's own builders, so a new option in the registries is exported without touching this file.
+"""
+from __future__ import annotations
+
+import ast
+import inspect
+import json
+import re
+import textwrap
+from string import Template
+
+import torch
+from torch import nn
+
+from . import objectives
+from .data import DATASETS, Dataset, load_dataset, toy
+from .data import images
+from .data.tabular import MAX_CLASSES
+from .layers import LAYERS
+from .model import describe_shape, plan
+from .spec import ExperimentSpec
+
+_HIDDEN = {"self", "params", "optimizer", "last_epoch"}  # constructor arguments the script passes itself
+
+
+def export_script(spec: ExperimentSpec, dataset: Dataset | None = None) -> str:
+    """The script's source. `dataset` (already loaded) saves reading the data to learn its shape."""
+    data = dataset if dataset is not None else load_dataset(spec.data, spec.seed)
+    t = spec.train
+    objectives.check_loss(t.loss, data.task, data.name)  # what Experiment refuses is not exported either
+    classify = data.task != "regression"
+    scheduler = objectives.make_scheduler(t, torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=t.lr))
+    parts = {
+        "title": f"Train a {len(spec.model.layers)}-layer network on {spec.data.name} ({data.task}).",
+        "needs": _requirements(spec.data.name),
+        "experiment": _experiment_comment(spec),
+        "imports": _imports(spec.data.name),
+        "seed": spec.seed, "epochs": t.epochs, "batch_size": t.batch_size,
+        "device": _device_code(t.device), "settings": _data_settings(spec),
+        "data_code": _data_code(spec.data.name), "model_code": _model_code(spec, data),
+        "loss_code": loss_expression(t.loss, data.task),
+        "correct_code": correct_expression(data.task),
+        "optimizer": _call(objectives.make_optimizer(t, [nn.Parameter(torch.zeros(1))]), "model.parameters()"),
+        "penalty": _penalty_code(t.regularization, t.reg_rate),
+        "scheduler": _call(scheduler, "optimizer") if scheduler is not None else "",
+        "patience": t.early_stopping_patience,
+    }
+    script = Template(_SCRIPT).substitute(parts)
+    script = _switch(script, "CLASSIFY", classify)
+    script = _switch(script, "SCHEDULE", scheduler is not None)
+    script = _switch(script, "PENALTY", t.regularization != "none" and t.reg_rate != 0)
+    script = _switch(script, "PATIENCE", t.early_stopping_patience is not None)
+    return re.sub(r"\n{4,}", "\n\n\n", script)  # dropped definitions leave no gaps over two blank lines
+
+
+def loss_expression(loss: str, task: str) -> str:
+    """Python for objectives.compute_loss(loss, task, out, y), written out for this one task."""
+    if task == "multiclass":
+        if loss == "cross_entropy":
+            return "F.cross_entropy(out, y)"
+        target = "F.one_hot(y, out.shape[1]).to(out.dtype)"
+        if loss == "bce":
+            return f"F.binary_cross_entropy_with_logits(out, {target})"
+        return f"F.{_regression_loss(loss)}(out.softmax(1), {target})"
+    if task == "binary":
+        if loss in objectives.CLASSIFICATION_ONLY_LOSSES:
+            return "F.binary_cross_entropy_with_logits(out.squeeze(1), y)"
+        return f"F.{_regression_loss(loss)}(out.squeeze(1).sigmoid(), y)"
+    return f"F.{_regression_loss(loss)}(out.squeeze(1), y)"
+
+
+def correct_expression(task: str) -> str:
+    """Python for objectives.count_correct(task, out, y)."""
+    if task == "multiclass":
+        return "(out.argmax(1) == y).sum()"
+    return "((out.squeeze(1) > 0).to(y.dtype) == y).sum()"
+
+
+def module_code(module: nn.Module) -> str:
+    """`nn.Linear(in_features=2, out_features=8)`: the module's repr as a call, arguments at defaults dropped."""
+    call = ast.parse("nn." + repr(module), mode="eval").body
+    defaults = inspect.signature(type(module)).parameters
+    call.keywords = [k for k in call.keywords if k.arg not in defaults or
+                     defaults[k.arg].default is inspect.Parameter.empty or
+                     ast.literal_eval(k.value) != defaults[k.arg].default]
+    return ast.unparse(call)
+
+
+def _regression_loss(loss: str) -> str:
+    return objectives._REGRESSION_LOSSES[loss].__name__
+
+
+def _experiment_comment(spec: ExperimentSpec) -> str:
+    """The spec's JSON as comment lines, one wrapped paragraph per top-level key."""
+    entries = [f'"{key}": {json.dumps(value)}' for key, value in spec.to_dict().items()]
+    lines = []
+    for i, entry in enumerate(entries):
+        lines += textwrap.wrap(entry + ("," if i < len(entries) - 1 else ""), 100, initial_indent="#   ",
+                               subsequent_indent="#       ", break_on_hyphens=False)
+    return "\n".join(lines)
+
+
+def _requirements(name: str) -> str:
+    if name == "digits":
+        return "PyTorch and scikit-learn (the 8x8 digits images ship with it)"
+    if DATASETS[name].needs_download:
+        return f"PyTorch and torchvision (it downloads {name} into ./data on the first run)"
+    return "PyTorch only"
+
+
+def _imports(name: str) -> str:
+    lines = ["import csv"] if name == "csv" else []
+    lines += ["import math", "", "import torch", "import torch.nn.functional as F", "from torch import nn"]
+    if DATASETS[name].needs_download:
+        lines.append("from torchvision import datasets")
+    return "\n".join(lines)
+
+
+def _device_code(device: str) -> str:
+    if device == "auto":
+        return ('torch.device("cuda" if torch.cuda.is_available() else '
+                '"mps" if torch.backends.mps.is_available() else "cpu")')
+    return f'torch.device("{device}")'
+
+
+def _data_settings(spec: ExperimentSpec) -> str:
+    d, kind = spec.data, DATASETS[spec.data.name].kind
+    values = {"DATASET": d.name, "TEST_FRACTION": d.test_fraction}
+    if kind == "toy":
+        values.update(N_SAMPLES=d.n_samples, NOISE=d.noise, FEATURES=list(d.features))
+    elif kind == "csv":
+        values.update(CSV_PATH=d.path, TARGET=d.target)
+    else:
+        values.update(MAX_SAMPLES=d.max_samples)
+    return "\n".join(f"{k} = {v!r}" for k, v in values.items())
+
+
+def _source_body(module) -> str:
+    """A module's source without its docstring and imports (the script has its own)."""
+    src = inspect.getsource(module)
+    first = next(n for n in ast.parse(src).body
+                 if not isinstance(n, (ast.Import, ast.ImportFrom)) and not
+                 (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)))
+    return "\n".join(src.splitlines()[first.lineno - 1:]).strip()
+
+
+def _data_code(name: str) -> str:
+    kind = DATASETS[name].kind
+    if kind == "toy":
+        return "# The toy generators, copied from the playground (playground/data/toy.py).\n\n" + \
+            _source_body(toy) + "\n\n\n" + _TOY_LOADER
+    if kind == "csv":
+        return _CSV_LOADER.replace("$max_classes", str(MAX_CLASSES))
+    helpers = [images._subset, images._to_float] + ([images._digits] if name == "digits" else [images._decode])
+    copied = "\n\n\n".join(inspect.getsource(f).strip() for f in helpers)
+    loader = _DIGITS_SPLIT if name == "digits" else _TORCHVISION_SPLIT.replace(
+        "$cls", images.SOURCES[name].torchvision_class)
+    return ("# Image helpers, copied from the playground (playground/data/images.py).\n\n" + copied +
+            "\n\n\n" + _IMAGE_LOADER.replace("$split", loader))
+
+
+def _model_code(spec: ExperimentSpec, data: Dataset) -> str:
+    """`nn.Sequential(...)` with one commented group per block, from the same plan and builders as model.py."""
+    lines = []
+    with torch.device("meta"):  # build to read the modules' arguments; no memory, no draw from the RNG
+        for block, layer, shape in plan(spec.model, data.input_shape, data.n_outputs):
+            params = ", ".join(f"{k}={getattr(layer, k)}" for k in LAYERS[layer.type].params)
+            note = f"; {block.note}" if block.note else ""
+            lines.append(f"        # {block.name}: {layer.type}({params}) -> {describe_shape(block.out_shape)}{note}")
+            lines += [f"        {module_code(m)}," for m in LAYERS[layer.type].build(layer, shape)]
+    return "\n".join(lines)
+
+
+def _call(obj, first_arg: str) -> str:
+    """Constructor call reproducing an optimizer or scheduler: lr and the arguments not at their defaults."""
+    cls = type(obj)
+    values = obj.defaults if isinstance(obj, torch.optim.Optimizer) else vars(obj)
+    args = [first_arg]
+    for name, p in inspect.signature(cls).parameters.items():
+        if name in _HIDDEN or (name not in values and p.default is not inspect.Parameter.empty):
+            continue
+        if name == "lr" or p.default is inspect.Parameter.empty or values[name] != p.default:
+            args.append(f"{name}={values[name]!r}")
+    home = "torch.optim" if getattr(torch.optim, cls.__name__, None) is cls else cls.__module__
+    return f"{home}.{cls.__name__}({', '.join(args)})"
+
+
+def _penalty_code(kind: str, rate: float) -> str:
+    if kind == "l1":
+        return f"{rate!r} * sum(w.abs().sum() for w in weights)  # L1: rate * sum |w|"
+    return f"{rate!r} * 0.5 * sum((w * w).sum() for w in weights)  # L2: rate * sum w^2 / 2"
+
+
+def _switch(script: str, name: str, keep: bool) -> str:
+    """Keep or drop the lines tagged `# [NAME]` / `# [not NAME]`; the tags themselves are removed."""
+    out = []
+    for line in script.splitlines():
+        for tag, wanted in ((f"  # [{name}]", keep), (f"  # [not {name}]", not keep)):
+            if line.endswith(tag):
+                line = line[:-len(tag)] if wanted else None
+                break
+        if line is not None:
+            out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def _lines(text: str) -> str:
+    return inspect.cleandoc(text)
+
+
+_TOY_LOADER = _lines('''
+    def load_data():
+        """Train and test tensors: (N, features) float32 inputs and (N,) float32 labels."""
+        x_train, y_train, x_test, y_test, _, _ = make_toy(DATASET, N_SAMPLES, NOISE, TEST_FRACTION, FEATURES, SEED)
+        return x_train, y_train, x_test, y_test''')
+
+_IMAGE_LOADER = _lines('''
+    def load_data():
+        """Train and test tensors: (N, C, H, W) float32 images in [0, 1] and (N,) int64 labels."""
+    $split
+        if MAX_SAMPLES is not None:  # a seeded random subset of the images, as the playground takes
+            g = torch.Generator().manual_seed(SEED)
+            x_train, y_train = _subset(x_train, y_train, MAX_SAMPLES, g)
+            x_test, y_test = _subset(x_test, y_test, max(1000, MAX_SAMPLES // 5), g)
+        return _to_float(x_train), y_train, _to_float(x_test), y_test''')
+
+_DIGITS_SPLIT = '''    x, y = _digits()
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(SEED))  # seeded shuffle
+    x, y = x[order], y[order]
+    n_train = int(len(y) * (1 - TEST_FRACTION))
+    x_train, y_train, x_test, y_test = x[:n_train], y[:n_train], x[n_train:], y[n_train:]'''
+
+_TORCHVISION_SPLIT = '''    splits = [datasets.$cls("data", train=train, download=True) for train in (True, False)]
+    tensors = _decode(DATASET, splits)  # the official train/test split
+    x_train, y_train, x_test, y_test = (tensors[k] for k in ("x_train", "y_train", "x_test", "y_test"))'''
+
+_CSV_LOADER = _lines('''
+    MAX_CLASSES = $max_classes  # a whole-number target with more distinct values is a regression target
+
+
+    def numbers(cells):
+        """A column's cells as floats (true/false read as 1/0), or None if it is not numeric."""
+        if all(c.lower() in ("true", "false") for c in cells):
+            return [float(c.lower() == "true") for c in cells]
+        try:
+            return [float(c) for c in cells]
+        except ValueError:
+            return None
+
+
+    def load_data():
+        """Read the CSV, predict TARGET from the other (numeric) columns; shuffle, split, standardise."""
+        with open(CSV_PATH, newline="", encoding="utf-8-sig") as f:
+            header, *rows = [row for row in csv.reader(f, skipinitialspace=True) if row]
+        columns = {name: [row[i] for row in rows] for i, name in enumerate(header)}
+        target = columns.pop(TARGET)
+        x = torch.tensor(list(zip(*(numbers(cells) for cells in columns.values()))), dtype=torch.float32)
+        values = numbers(target)
+        whole = values is not None and all(v == round(v) for v in values) and len(set(values)) <= MAX_CLASSES
+        if values is not None and not whole:  # numbers: a regression target
+            y = torch.tensor(values, dtype=torch.float32)
+        else:  # text, or a few whole numbers: each distinct value is a class, numbered in sorted order
+            labels = values if whole else target
+            index = {label: i for i, label in enumerate(sorted(set(labels)))}
+            y = torch.tensor([index[label] for label in labels])
+            if len(index) == 2:
+                y = y.float()  # binary: 0/1 targets for the logistic loss
+        n = len(rows)
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(SEED))  # seeded shuffle
+        x, y = x[order], y[order]
+        n_train = int(n * (1 - TEST_FRACTION))
+        # standardise with the training rows' mean and std, so plain SGD works on columns of any scale
+        mean, std = x[:n_train].mean(0), x[:n_train].std(0, unbiased=False)
+        x = (x - mean) / torch.where(std > 0, std, torch.ones_like(std))
+        return x[:n_train], y[:n_train], x[n_train:], y[n_train:]''')
+
+_SCRIPT = _lines('''
+    """$title
+
+    Generated by the Neural Network Playground (`python -m playground export`). Run it as is:
+
+        python this_script.py
+
+    It needs $needs. With the same seed it builds the same data, the same initial
+    weights and the same batches as the playground, so on the CPU its per-epoch losses match the
+    playground's run.
+    """
+    $imports
+
+    # The experiment this script was made from (the playground's experiment JSON):
+    # {
+    $experiment
+    # }
+
+    # ---- settings, from the experiment ---------------------------------------------------------------
+    SEED = $seed
+    EPOCHS = $epochs
+    BATCH_SIZE = $batch_size
+    DEVICE = $device
+    $settings
+
+
+    # ---- data -----------------------------------------------------------------------------------------
+    $data_code
+
+
+    # ---- model: the hidden stack, then an output layer sized to the task -------------------------------
+    def build_model():
+        return nn.Sequential(
+    $model_code
+        )
+
+
+    def loss_fn(out, y):
+        """Mean loss of a batch; `out` is the raw model output (B, outputs)."""
+        return $loss_code
+
+
+    def count_correct(out, y):  # [CLASSIFY]
+        """Correct predictions in a batch (a 0-d tensor)."""  # [CLASSIFY]
+        return $correct_code  # [CLASSIFY]
+
+
+    @torch.no_grad()
+    def evaluate(model, x, y):
+        """Loss and accuracy on a whole split in eval mode (dropout off, batchnorm uses running stats)."""
+        model.eval()
+        out = torch.cat([model(x[i:i + 4096]) for i in range(0, len(x), 4096)])
+        model.train()
+        return loss_fn(out, y).item(), count_correct(out, y).item() / len(y)  # [CLASSIFY]
+        return loss_fn(out, y).item(), None  # [not CLASSIFY]
+
+
+    def main():
+        x_train, y_train, x_test, y_test = (t.to(DEVICE) for t in load_data())
+        torch.manual_seed(SEED)  # the initial weights (and dropout masks) come from this seed
+        model = build_model().to(DEVICE)
+        optimizer = $optimizer
+        scheduler = $scheduler  # stepped once per epoch  # [SCHEDULE]
+        # the L1/L2 penalty applies to weight matrices and kernels, not to biases or batchnorm scales  # [PENALTY]
+        weights = [p for name, p in model.named_parameters() if name.endswith("weight") and p.dim() > 1]  # [PENALTY]
+        shuffle = torch.Generator().manual_seed(SEED)  # the batch order comes from this seed
+        n = len(x_train)
+        # consecutive batches of the shuffled data; a trailing batch of one is skipped (batchnorm needs two)
+        starts = [start for start in range(0, n, BATCH_SIZE) if n - start > 1]
+        best_test, stale = math.inf, 0  # [PATIENCE]
+        for epoch in range(1, EPOCHS + 1):
+            order = torch.randperm(n, generator=shuffle).to(DEVICE)
+            xs, ys = x_train[order], y_train[order]
+            total, seen, correct = 0.0, 0, 0  # [CLASSIFY]
+            total, seen = 0.0, 0  # [not CLASSIFY]
+            for start in starts:
+                xb, yb = xs[start:start + BATCH_SIZE], ys[start:start + BATCH_SIZE]
+                out = model(xb)
+                loss = loss_fn(out, yb)
+                penalty = $penalty  # [PENALTY]
+                optimizer.zero_grad(set_to_none=True)
+                (loss + penalty).backward()  # [PENALTY]
+                loss.backward()  # [not PENALTY]
+                optimizer.step()
+                value = loss.item()
+                if not math.isfinite(value):
+                    print(f"the loss became {value} in epoch {epoch}; training stopped: lower the learning rate")
+                    return
+                total, seen = total + value * len(xb), seen + len(xb)
+                correct += count_correct(out.detach(), yb)  # [CLASSIFY]
+            lr = optimizer.param_groups[0]["lr"]
+            test_loss, test_acc = evaluate(model, x_test, y_test)
+            line = f"epoch {epoch:4d}  train_loss {total / seen:.8f}  test_loss {test_loss:.8f}"
+            line += f"  train_acc {correct.item() / seen:.4f}  test_acc {test_acc:.4f}"  # [CLASSIFY]
+            print(line + f"  lr {lr:.6g}")
+            scheduler.step()  # [SCHEDULE]
+            if test_loss < best_test:  # [PATIENCE]
+                best_test, stale = test_loss, 0  # [PATIENCE]
+            else:  # [PATIENCE]
+                stale += 1  # [PATIENCE]
+            if stale >= $patience:  # [PATIENCE]
+                print(f"stopped early: no better test loss for $patience epochs (best {best_test:.8f})")  # [PATIENCE]
+                break  # [PATIENCE]
+
+
+    if __name__ == "__main__":
+        main()''')

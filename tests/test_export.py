@@ -1,0 +1,174 @@
+"""The exported script: it runs as is and reproduces Experiment.fit()'s per-epoch losses; every option exports."""
+import re
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from playground import objectives, registry
+from playground.data import load_dataset
+from playground.export import correct_expression, export_script, loss_expression, module_code
+from playground.layers import LAYERS
+from playground.spec import DataSpec, ExperimentSpec, LayerSpec, ModelSpec
+from playground.train import Experiment
+
+TOLERANCE = 1e-5
+EPOCH_LINE = re.compile(r"^epoch\s+(\d+)\s+train_loss (\S+)\s+test_loss (\S+)", re.M)
+
+
+def run_script(source: str, tmp_path) -> list[tuple[int, float, float]]:
+    """Run the script in a fresh interpreter; (epoch, train_loss, test_loss) for each line it prints."""
+    path = tmp_path / "train_script.py"
+    path.write_text(source)
+    done = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    return [(int(e), float(a), float(b)) for e, a, b in EPOCH_LINE.findall(done.stdout)]
+
+
+def assert_reproduces(spec: ExperimentSpec, tmp_path) -> Experiment:
+    exp = Experiment(spec)
+    history = exp.fit()
+    rows = run_script(export_script(spec), tmp_path)
+    assert [r[0] for r in rows] == history["epoch"].tolist()
+    for (epoch, train_loss, test_loss), (_, row) in zip(rows, history.iterrows()):
+        assert abs(train_loss - row.train_loss) <= TOLERANCE, f"epoch {epoch} train loss"
+        assert abs(test_loss - row.test_loss) <= TOLERANCE, f"epoch {epoch} test loss"
+    return exp
+
+
+def test_toy_run_with_penalty_schedule_and_early_stopping_is_reproduced(tmp_path):
+    spec = ExperimentSpec.from_dict({
+        "seed": 3, "data": {"name": "spiral", "n_samples": 200, "noise": 0.1, "features": ["x1", "x2", "sin_x1"]},
+        "model": {"layers": [{"type": "dense", "units": 8, "activation": "tanh"},
+                             {"type": "dense", "units": 6, "activation": "tanh"}]},
+        "train": {"optimizer": "adam", "lr": 0.1, "regularization": "l2", "reg_rate": 0.001, "schedule": "step",
+                  "lr_step_size": 3, "epochs": 30, "early_stopping_patience": 2, "device": "cpu"}})
+    exp = assert_reproduces(spec, tmp_path)
+    assert exp.status == "early_stopped" and exp.epoch < 30  # the script stopped at the same epoch
+
+
+def test_regression_run_with_batchnorm_l1_nesterov_cosine_and_a_skipped_batch_is_reproduced(tmp_path):
+    spec = ExperimentSpec.from_dict({
+        "data": {"name": "multi_gauss", "n_samples": 150, "noise": 0.2},
+        "model": {"layers": [{"type": "dense", "units": 6, "activation": "relu"}, {"type": "batchnorm"},
+                             {"type": "dense", "units": 4, "activation": "elu"}]},
+        "train": {"loss": "huber", "optimizer": "sgd", "momentum": 0.9, "nesterov": True, "regularization": "l1",
+                  "reg_rate": 0.001, "schedule": "cosine", "batch_size": 37, "epochs": 4, "device": "cpu"}})
+    exp = assert_reproduces(spec, tmp_path)
+    assert len(exp.data.x_train) == 75 and exp.steps_per_epoch == 2  # 37 + 37, the trailing single is skipped
+
+
+def write_table(path, with_text_column: bool) -> None:
+    """61 rows: features of very different scales, a true/false column, a text label, a numeric value."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(61, 3, generator=g) * torch.tensor([1.0, 100.0, 0.01]) + torch.tensor([0.0, 50.0, 3.0])
+    rows = [["a", " b", "c", "flag", "kind", "value"]]  # " b": a space after the comma, as people type
+    for a, b, c in x.tolist():
+        rows.append([f"{a:.6f}", f" {b:.4f}", f"{c:.7g}", "true" if a > 0.3 else "false",
+                     ["cat", "dog", "eel"][(a > 0) + (c > 3)], f"{2 * a + c:.5f}"])
+    keep = range(6) if with_text_column else (0, 1, 2, 3, 5)  # only the target may hold text
+    path.write_text("\n".join(",".join(row[i] for i in keep) for row in rows) + "\n")
+
+
+@pytest.mark.parametrize("target,loss,task", [("kind", "cross_entropy", "multiclass"), ("flag", "mse", "binary"),
+                                              ("value", "mae", "regression")])
+def test_csv_run_is_reproduced(tmp_path, target, loss, task):
+    csv_path = tmp_path / "table.csv"
+    write_table(csv_path, with_text_column=target == "kind")
+    spec = ExperimentSpec.from_dict({
+        "data": {"name": "csv", "path": str(csv_path), "target": target, "test_fraction": 0.3},
+        "train": {"loss": loss, "optimizer": "rmsprop", "momentum": 0.5, "lr": 0.01, "batch_size": 8,
+                  "epochs": 3, "schedule": "exponential", "device": "cpu"}})
+    exp = assert_reproduces(spec, tmp_path)
+    assert exp.data.task == task
+
+
+def test_digits_conv_net_with_dropout_and_batchnorm_is_reproduced(tmp_path):
+    spec = ExperimentSpec.from_dict({
+        "data": {"name": "digits", "max_samples": 200},
+        "model": {"layers": [{"type": "conv2d", "filters": 4}, {"type": "batchnorm"}, {"type": "maxpool2d"},
+                             {"type": "dropout", "rate": 0.2}, {"type": "dense", "units": 16, "activation": "gelu"}]},
+        "train": {"loss": "cross_entropy", "optimizer": "adamw", "weight_decay": 0.01, "lr": 0.01,
+                  "batch_size": 32, "epochs": 2, "device": "cpu"}})
+    assert_reproduces(spec, tmp_path)
+    assert "scikit-learn" in export_script(spec).split('"""')[1]  # the header says what to install
+
+
+# --- every option exports to code that compiles and builds the same thing -------------------------------
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset(DataSpec(name="digits", max_samples=50), seed=0)
+
+
+def _layer_spec(kind: str) -> ExperimentSpec:
+    image = kind in ("conv2d", "maxpool2d", "avgpool2d", "flatten")
+    layers = [LayerSpec(kind, **LAYERS[kind].params), LayerSpec("dense", units=5, activation="sigmoid")]
+    data = DataSpec(name="digits", max_samples=50) if image else DataSpec(name="xor", n_samples=40)
+    return ExperimentSpec(data=data, model=ModelSpec(tuple(layers)))
+
+
+@pytest.mark.parametrize("kind", list(LAYERS))
+def test_every_layer_kind_exports_the_same_network(kind, digits):
+    spec = _layer_spec(kind)
+    data = digits if spec.data.name == "digits" else None
+    source = export_script(spec, data)
+    namespace = {"__name__": "exported"}
+    exec(compile(source, "train_script.py", "exec"), namespace)
+    torch.manual_seed(spec.seed)
+    exported = namespace["build_model"]()
+    exp = Experiment(spec, data)
+    mine = [(tuple(t.shape), t) for t in exp.model.state_dict().values()]
+    theirs = [(tuple(t.shape), t) for t in exported.state_dict().values()]
+    assert [s for s, _ in mine] == [s for s, _ in theirs]
+    assert all(torch.equal(a, b) for (_, a), (_, b) in zip(mine, theirs))  # same modules, same order, same init
+
+
+@pytest.mark.parametrize("activation", list(registry.ACTIVATIONS))
+@pytest.mark.parametrize("optimizer", list(registry.OPTIMIZERS))
+def test_every_activation_and_optimizer_exports(activation, optimizer):
+    spec = ExperimentSpec.from_dict({"data": {"name": "circle", "n_samples": 40},
+                                     "model": {"layers": [{"type": "dense", "units": 3, "activation": activation}]},
+                                     "train": {"optimizer": optimizer, "weight_decay": 0.01}})
+    source = export_script(spec)
+    compile(source, "train_script.py", "exec")
+    assert f"torch.optim.{registry.OPTIMIZERS[optimizer].__name__}(model.parameters(), lr=0.03" in source
+
+
+@pytest.mark.parametrize("schedule", registry.SCHEDULES)
+@pytest.mark.parametrize("loss", registry.LOSSES)
+@pytest.mark.parametrize("regularization", registry.REGULARIZATIONS)
+def test_every_loss_schedule_and_penalty_exports(schedule, loss, regularization):
+    spec = ExperimentSpec.from_dict({"data": {"name": "gauss", "n_samples": 40},
+                                     "train": {"loss": loss, "schedule": schedule, "regularization": regularization,
+                                               "reg_rate": 0.01, "early_stopping_patience": 3}})
+    source = export_script(spec)
+    compile(source, "train_script.py", "exec")
+    assert ("scheduler.step()" in source) == (schedule != "none")
+
+
+@pytest.mark.parametrize("loss,task", [(loss, task) for task in ("binary", "multiclass", "regression")
+                                       for loss in registry.LOSSES
+                                       if task != "regression" or loss not in registry.CLASSIFICATION_ONLY_LOSSES])
+def test_written_loss_equals_compute_loss(loss, task):
+    g = torch.Generator().manual_seed(0)
+    out = torch.randn(12, 4 if task == "multiclass" else 1, generator=g)
+    y = {"binary": torch.randint(0, 2, (12,), generator=g).float(),
+         "multiclass": torch.randint(0, 4, (12,), generator=g),
+         "regression": torch.randn(12, generator=g)}[task]
+    scope = {"F": torch.nn.functional, "out": out, "y": y}
+    assert torch.equal(eval(loss_expression(loss, task), scope), objectives.compute_loss(loss, task, out, y))
+    if task != "regression":
+        assert torch.equal(eval(correct_expression(task), scope), objectives.count_correct(task, out, y))
+
+
+def test_module_code_round_trips_and_drops_defaults():
+    modules = [torch.nn.Linear(3, 4), torch.nn.Conv2d(1, 2, 3, stride=2, padding=1), torch.nn.BatchNorm1d(5),
+               torch.nn.MaxPool2d(2, 2), torch.nn.Dropout(0.3), torch.nn.LeakyReLU()]
+    modules += [cls() for cls in registry.ACTIVATIONS.values()]
+    for m in modules:
+        code = module_code(m)
+        assert repr(eval(code, {"nn": torch.nn})) == repr(m), code
+    assert module_code(torch.nn.Linear(3, 4)) == "nn.Linear(in_features=3, out_features=4)"
+    assert module_code(torch.nn.BatchNorm2d(6)) == "nn.BatchNorm2d(6)"
