@@ -56,14 +56,14 @@ class Network(nn.Sequential):
 
     def __init__(self, spec: ModelSpec, input_shape: Shape, n_outputs: int):
         steps = plan(spec, input_shape, n_outputs)
-        super().__init__(OrderedDict(
-            (block.name, nn.Sequential(*LAYERS[layer.type].build(layer, shape))) for block, layer, shape in steps))
-        self.blocks = [block for block, _, _ in steps]
-        self.input_shape = tuple(input_shape)
-        n = self.num_params()
+        with torch.device("meta"):  # count first, without memory: 10**9 units must not be allocated to be refused
+            n = sum(p.numel() for block in _build(steps).values() for p in block.parameters())
         if n > MAX_PARAMS:
             raise SpecError("model.layers", f"the network has {n:,} parameters; the limit is {MAX_PARAMS:,}. "
                                             "Use fewer units or filters, or add pooling before dense layers")
+        super().__init__(_build(steps))
+        self.blocks = [block for block, _, _ in steps]
+        self.input_shape = tuple(input_shape)
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -85,6 +85,11 @@ class Network(nn.Sequential):
         out = torch.cat([self(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
         self.train(was_training)
         return out
+
+
+def _build(steps: list[tuple[Block, LayerSpec, Shape]]) -> OrderedDict[str, nn.Module]:
+    return OrderedDict((block.name, nn.Sequential(*LAYERS[layer.type].build(layer, shape)))
+                       for block, layer, shape in steps)
 
 
 def describe_shape(shape: Shape) -> str:

@@ -16,6 +16,7 @@ from . import registry
 from .layers import LAYERS
 
 MAX_SPEC_BYTES = 1_000_000  # an experiment file is a few KB; refuse anything absurd before parsing
+MAX_SEED = 2**32 - 1        # torch.manual_seed overflows above 2**64; numpy-style seeds stay below 2**32
 
 
 class SpecError(ValueError):
@@ -222,8 +223,8 @@ class ExperimentSpec:
         d = {k: v for k, v in d.items() if k != "meta"}  # run metadata, written by the engine, not an input
         _known_keys("", d, cls)
         seed = d.get("seed", 0)
-        if not _is_int(seed) or seed < 0:
-            _fail("seed", f"must be a non-negative integer, got {seed!r}")
+        if not _is_int(seed) or not 0 <= seed <= MAX_SEED:
+            _fail("seed", f"must be an integer from 0 to {MAX_SEED}, got {seed!r}")
         data_d = d.get("data", {})
         _known_keys("data", data_d, DataSpec)
         if "features" in data_d:
@@ -247,6 +248,8 @@ class ExperimentSpec:
             d = json.loads(text)
         except json.JSONDecodeError as e:
             _fail("experiment", f"is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})")
+        except RecursionError:
+            _fail("experiment", "is nested too deeply to be an experiment")
         return cls.from_dict(d)
 
     @classmethod

@@ -1,0 +1,52 @@
+"""The engine never imports the UI: no module under playground/ imports streamlit, however spelled."""
+import ast
+from pathlib import Path
+
+import pytest
+
+ENGINE = Path(__file__).resolve().parent.parent / "playground"
+FORBIDDEN = "streamlit"
+
+
+def ui_imports(source: str) -> list[str]:
+    """Every import of streamlit in `source`: import statements and import_module/__import__ calls."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""] if node.level == 0 else []
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in (
+                "import_module", "__import__") and node.args and isinstance(node.args[0], ast.Constant):
+            names = [str(node.args[0].value)]
+        else:
+            continue
+        found += [f"line {node.lineno}: {n}" for n in names if n.split(".")[0] == FORBIDDEN]
+    return found
+
+
+ENGINE_FILES = sorted(ENGINE.rglob("*.py"))
+
+
+def test_the_engine_has_modules_to_check():
+    assert {"spec.py", "model.py", "train.py", "run.py", "telemetry.py"} <= {p.name for p in ENGINE_FILES}
+
+
+@pytest.mark.parametrize("path", ENGINE_FILES, ids=lambda p: str(p.relative_to(ENGINE)))
+def test_no_streamlit_import(path):
+    assert ui_imports(path.read_text(encoding="utf-8")) == [], f"{path} imports streamlit"
+
+
+@pytest.mark.parametrize("source, hits", [
+    ("import streamlit as st", 1),
+    ("import os, streamlit.components.v1", 1),
+    ("from streamlit import session_state", 1),
+    ("import importlib\nimportlib.import_module('streamlit')", 1),
+    ("__import__('streamlit.runtime')", 1),
+    ("def f():\n    import streamlit\n", 1),
+    ("import streamlit_extras", 0),
+    ("from .streamlit import x", 0),
+    ("x = 'import streamlit'", 0),
+])
+def test_the_checker_itself(source, hits):
+    assert len(ui_imports(source)) == hits
