@@ -1,13 +1,25 @@
 """Entry point: page config, navigation, and the sidebar every page shares. Pages live in pages/."""
 import streamlit as st
 
+from ui import session
+from ui.share import apply_share_link, share_controls
+
 st.set_page_config(page_title="Neural Network Playground", page_icon="🧠", layout="wide")
 
 pages = [
-    st.Page("pages/playground.py", title="Playground", icon="🎛️", default=True),
-    st.Page("pages/build.py", title="Build", icon="🧱"),
-    st.Page("pages/train.py", title="Train", icon="📈"),
-    st.Page("pages/inspect.py", title="Inspect", icon="🔬"),
-    st.Page("pages/compare.py", title="Compare", icon="⚖️"),
+    st.Page("pages/playground.py", title="Playground", icon=":material/tune:", default=True),
+    st.Page("pages/build.py", title="Build", icon=":material/construction:"),
+    st.Page("pages/train.py", title="Train", icon=":material/monitoring:"),
+    st.Page("pages/inspect.py", title="Inspect", icon=":material/biotech:"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
 ]
-st.navigation(pages).run()
+# the experiment each page edits; the share link and the sidebar's Share expander follow it
+PAGE_SLOTS = {"playground": session.PLAYGROUND, "build": session.MAIN, "train": session.MAIN}
+
+page = st.navigation(pages)
+slot = PAGE_SLOTS.get(page.url_path or "playground")
+if slot:
+    apply_share_link(slot)
+page.run()
+if slot:
+    share_controls(slot)

@@ -4,13 +4,18 @@ The worker trains in short slices (about SLICE_SECONDS of steps) holding the run
 `snapshot()` and `read()` see a consistent experiment and act between two steps. Across runs in one
 process, a slot semaphore bounds how many train at the same instant (a class on one server shares
 the CPU fairly instead of thrashing), and each worker sets its own torch thread count: torch in a plain
-background thread was measured 2-26x slower here until the thread itself called set_num_threads.
+background thread was measured 2-26x slower here until the thread itself called set_num_threads, and
+the count matters: slots x threads stay within the cores (on 2 cores, a worker with 2 threads was 3-6x
+slower than with 1, which matched the main thread).
 """
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -22,8 +27,30 @@ from .train import DONE_STATES, Experiment, StepMetrics
 SLICE_SECONDS = 0.02
 MAX_LIVE_POINTS = 5000      # step losses handed to a snapshot; longer runs are thinned evenly
 ALIVE_CHECK_SECONDS = 1.0
-ACTIVE_SLOTS = threading.BoundedSemaphore(int(os.environ.get("PLAYGROUND_MAX_ACTIVE_RUNS", os.cpu_count() or 1)))
-DEFAULT_THREADS = int(os.environ.get("PLAYGROUND_THREADS_PER_RUN", "0")) or None
+RUN_THREAD_NAME = "playground-run"  # also the OS thread's name: top -H, /proc/<pid>/task/*/comm
+_SLOTS = int(os.environ.get("PLAYGROUND_MAX_ACTIVE_RUNS", os.cpu_count() or 1))
+ACTIVE_SLOTS = threading.BoundedSemaphore(_SLOTS)
+DEFAULT_THREADS = int(os.environ.get("PLAYGROUND_THREADS_PER_RUN", "0")) or max(1, (os.cpu_count() or 1) // _SLOTS)
+
+
+_RUNS: "weakref.WeakSet[Run]" = weakref.WeakSet()   # every Run of this process, for running_runs()
+_RUNS_LOCK = threading.Lock()
+
+
+def running_runs() -> int:
+    """How many Runs of this process are training right now (the app paces its live redraws by it)."""
+    with _RUNS_LOCK:
+        runs = list(_RUNS)
+    return sum(1 for run in runs if run.state == "running" and run.thread_alive)
+
+
+def _name_os_thread(name: str) -> None:
+    """Name the calling OS thread (Linux; Python < 3.14 leaves it unnamed), so ops tools can count runs."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None).prctl(15, name.encode()[:15], 0, 0, 0)  # 15: PR_SET_NAME
+        except (OSError, AttributeError):
+            pass
 
 
 @dataclass(frozen=True)
@@ -60,6 +87,8 @@ class Run:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._state, self._error = "ready", ""
+        with _RUNS_LOCK:
+            _RUNS.add(self)
 
     @property
     def state(self) -> str:
@@ -77,7 +106,7 @@ class Run:
         self._go.set()
         if self._thread is None or not self._thread.is_alive():
             self._stop.clear()
-            self._thread = threading.Thread(target=self._work, name="playground-run", daemon=True)
+            self._thread = threading.Thread(target=self._work, name=RUN_THREAD_NAME, daemon=True)
             self._thread.start()
         return self
 
@@ -121,6 +150,7 @@ class Run:
         return self._thread is not None and self._thread.is_alive()
 
     def _work(self) -> None:
+        _name_os_thread(RUN_THREAD_NAME)
         torch.set_num_threads(self.num_threads)
         last_check = time.monotonic()
         try:

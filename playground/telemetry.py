@@ -6,6 +6,8 @@ activation stats), `after_backward()` before the optimizer (gradient stats, weig
 """
 from __future__ import annotations
 
+import functools
+import math
 from collections import deque
 
 import pandas as pd
@@ -15,19 +17,39 @@ from torch import nn
 HIST_BINS = 64
 MAX_SAMPLES = 2000          # scalar rows kept per layer; older ones are thinned to every other
 MAX_HISTOGRAMS = 100        # histogram samples kept per layer and kind (a sliding window)
+HIST_SAMPLE = 16384         # bigger tensors are histogrammed on a fixed random subset of this many entries
 SATURATION = 0.99           # tanh |a| or sigmoid distance from 0.5 (scaled) counted as saturated
 
 _RELU_LIKE = (nn.ReLU,)
 _SQUASHING = (nn.Tanh, nn.Sigmoid)
 
 
+@functools.lru_cache(maxsize=64)
+def _subset(n: int, device: torch.device) -> torch.Tensor:
+    """A fixed, seeded choice of HIST_SAMPLE of n indices: the same entries are watched at every sample."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(0))[:HIST_SAMPLE].to(device)
+
+
 def histogram(t: torch.Tensor, bins: int = HIST_BINS) -> dict:
-    """64-bin histogram of a tensor: counts plus the [lo, hi] range it spans."""
+    """64-bin histogram of a tensor: counts plus the [lo, hi] range it spans (the whole tensor's).
+
+    Above HIST_SAMPLE entries the counts come from a fixed random subset, scaled to the tensor's size:
+    the same shape for a fraction of the cost (a 1M-weight layer took ~7 ms per histogram, 70x more).
+    NaN/inf entries (a diverging run) are left out: torch.histc refuses a non-finite range.
+    """
     t = t.detach().float().flatten()
-    lo, hi = t.min().item(), t.max().item()
+    if t.numel() == 0:
+        return {"counts": [0.0] * bins, "lo": 0.0, "hi": 0.0}
+    lo, hi = torch.aminmax(t)
+    lo, hi = lo.item(), hi.item()
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return histogram(t[torch.isfinite(t)], bins)
     if lo == hi:
         lo, hi = lo - 0.5, hi + 0.5
-    return {"counts": torch.histc(t, bins, lo, hi).cpu().tolist(), "lo": lo, "hi": hi}
+    if t.numel() <= HIST_SAMPLE:
+        return {"counts": torch.histc(t, bins, lo, hi).cpu().tolist(), "lo": lo, "hi": hi}
+    counts = torch.histc(t[_subset(t.numel(), t.device)], bins, lo, hi) * (t.numel() / HIST_SAMPLE)
+    return {"counts": counts.cpu().tolist(), "lo": lo, "hi": hi}
 
 
 def _weighted_modules(model: nn.Module) -> dict[str, nn.Parameter]:
@@ -46,9 +68,9 @@ def activation_stats(a: torch.Tensor, act: nn.Module | None) -> dict:
     a = a.detach().float()
     stats = {"act_mean": a.mean().item(), "act_std": a.std().item() if a.numel() > 1 else 0.0,
              "dead_fraction": float("nan"), "saturated_fraction": float("nan")}
-    if isinstance(act, _RELU_LIKE):
-        per_unit = a.transpose(0, 1).reshape(a.shape[1], -1)  # (units or channels, batch * positions)
-        stats["dead_fraction"] = (per_unit <= 0).all(1).float().mean().item()
+    if isinstance(act, _RELU_LIKE):  # a unit (or channel) is dead if it is <= 0 for the whole batch
+        per_unit_max = a.amax(dim=[d for d in range(a.dim()) if d != 1])  # no transposed copy: 10x faster
+        stats["dead_fraction"] = (per_unit_max <= 0).float().mean().item()
     elif isinstance(act, nn.Tanh):
         stats["saturated_fraction"] = (a.abs() > SATURATION).float().mean().item()
     elif isinstance(act, nn.Sigmoid):
@@ -94,12 +116,11 @@ class Telemetry:
     def after_update(self) -> None:
         sample = self._current
         for name, w in self.weights.items():
-            grad, before = self._grads[name], self._before[name]
-            w_norm = w.detach().norm().item()
-            row = {**sample, "layer": name, "weight_norm": w_norm, "grad_norm": grad.norm().item(),
-                   "update_ratio": (w.detach() - before).norm().item() / (before.norm().item() + 1e-12),
-                   "weight_mean": w.detach().mean().item(), "weight_std": w.detach().std().item()
-                   if w.numel() > 1 else 0.0,
+            grad, before, w = self._grads[name], self._before[name], w.detach()
+            norm = torch.linalg.vector_norm  # Tensor.norm() goes through a slow Python wrapper
+            row = {**sample, "layer": name, "weight_norm": norm(w).item(), "grad_norm": norm(grad).item(),
+                   "update_ratio": norm(w - before).item() / (norm(before).item() + 1e-12),
+                   "weight_mean": w.mean().item(), "weight_std": w.std().item() if w.numel() > 1 else 0.0,
                    **self._acts.get(name, {})}
             self.rows.append(row)
             self.latest[name] = row

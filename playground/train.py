@@ -23,13 +23,14 @@ from .data.toy import TOY_FEATURES
 from .model import Network
 from .objectives import (check_loss, compute_loss, count_correct, make_optimizer, make_scheduler,
                          penalised_weights, penalty, resolve_device)
-from .spec import ExperimentSpec
+from .spec import ExperimentSpec, SpecError
 from .telemetry import Telemetry
 
 METRIC_COLUMNS = ["epoch", "step", "train_loss", "test_loss", "train_accuracy", "test_accuracy", "lr", "seconds"]
 DONE_STATES = ("finished", "early_stopped", "diverged")
 
 _INIT_LOCK = threading.Lock()  # seeding + init use torch's global RNG; runs in other threads must not interleave
+_RNG_LOCK = threading.Lock()   # dropout also draws from it: one run at a time swaps its own stream in (_forward)
 
 
 class TrainingDiverged(RuntimeError):
@@ -52,10 +53,15 @@ class Experiment:
         self.device = resolve_device(train.device)
         data = dataset if dataset is not None else load_dataset(spec.data, spec.seed)
         check_loss(train.loss, data.task, data.name)
+        if len(data.x_train) < 2:
+            raise SpecError("data", f"the training split has {len(data.x_train)} sample(s); training needs at least "
+                                    "2. Use more samples (n_samples) or a smaller test_fraction")
         self.data = data.to(self.device)
         with _INIT_LOCK:
             torch.manual_seed(spec.seed)
             self.model = Network(spec.model, data.input_shape, data.n_outputs).to(self.device)
+            stochastic = any(isinstance(m, torch.nn.modules.dropout._DropoutNd) for m in self.model.modules())
+            self._rng = _rng_module(self.device).get_rng_state() if stochastic else None
         self.optimizer = make_optimizer(train, self.model.parameters())
         self.scheduler = make_scheduler(train, self.optimizer)
         self.telemetry = Telemetry(self.model, train.telemetry_every)
@@ -67,7 +73,7 @@ class Experiment:
         self.status, self.message = "ready", ""
         self._best_test, self._stale_epochs = math.inf, 0
         n, bs = len(self.data.x_train), train.batch_size
-        self._starts = [start for start in range(0, n, bs) if n - start > 1 or n == 1]
+        self._starts = [start for start in range(0, n, bs) if n - start > 1]
         self._batch, self._epoch_stats = 0, None
 
     @classmethod
@@ -96,7 +102,7 @@ class Experiment:
     def _begin_epoch(self) -> None:
         order = torch.randperm(len(self.data.x_train), generator=self._shuffle).to(self.device)
         self._xs, self._ys = self.data.x_train[order], self.data.y_train[order]
-        self._epoch_stats = {"loss": 0.0, "seen": 0, "correct": torch.zeros((), device=self.device)}
+        self._epoch_stats = {"loss": 0.0, "seen": 0, "outputs": []}  # outputs: for train accuracy at epoch end
 
     def step(self) -> StepMetrics:
         """One optimisation step on the next batch; at an epoch's end, evaluate and add a history row."""
@@ -108,12 +114,14 @@ class Experiment:
         train, task = self.spec.train, self.data.task
         start = self._starts[self._batch]
         xb, yb = self._xs[start:start + train.batch_size], self._ys[start:start + train.batch_size]
+        n_batch = yb.shape[0]  # not len(yb): Tensor.__len__ is a slow Python call on this hot path
         sampled = self.telemetry.wants(self.step_count)
         if sampled:
             self.telemetry.start(self.step_count, self.epoch)
-        out = self.model(xb)
+        out = self._forward(xb)
         loss = compute_loss(train.loss, task, out, yb)
-        objective = loss + penalty(train.regularization, train.reg_rate, self._penalised)
+        extra = penalty(train.regularization, train.reg_rate, self._penalised)
+        objective = loss + extra if torch.is_tensor(extra) else loss  # no penalty: no extra autograd node
         self.optimizer.zero_grad(set_to_none=True)
         objective.backward()
         if sampled:
@@ -125,23 +133,35 @@ class Experiment:
         self.step_count += 1
         self.step_losses.append(value)
         stats = self._epoch_stats
-        stats["loss"] += value * len(xb)
-        stats["seen"] += len(xb)
+        stats["loss"] += value * n_batch
+        stats["seen"] += n_batch
         if task != "regression":
-            stats["correct"] += count_correct(task, out.detach(), yb)
+            stats["outputs"].append(out.detach())  # counted once per epoch: per-step counting cost ~10%
         self._batch += 1
         self.status = "training"
         epoch_end = False
         if not math.isfinite(value):
             self.status = "diverged"
             self.message = (f"the loss became {value} at step {self.step_count} (epoch {self.epoch + 1}); "
-                            f"training stopped. Lower the learning rate (now {lr:g}) or the batch size's "
-                            "effect with a smaller lr, add regularization, or normalise the inputs")
+                            f"training stopped. Lower the learning rate (now {lr:g}), use a larger batch, "
+                            "add regularization, or normalise the inputs")
         elif self._batch == len(self._starts):
             self._end_epoch(lr)
             epoch_end = True
         self.seconds += time.perf_counter() - started
         return StepMetrics(self.step_count, self.epoch, value, lr, epoch_end)
+
+    def _forward(self, xb: torch.Tensor) -> torch.Tensor:
+        """The training forward pass. With dropout, masks come from this run's own RNG stream (continuing
+        from right after init, as in a plain script), so runs side by side stay reproducible from the seed."""
+        if self._rng is None:
+            return self.model(xb)
+        rng = _rng_module(self.device)
+        with _RNG_LOCK:
+            rng.set_rng_state(self._rng)
+            out = self.model(xb)
+            self._rng = rng.get_rng_state()
+        return out
 
     def evaluate(self, split: str = "test") -> tuple[float, float | None]:
         """(mean loss, accuracy or None for regression) on a whole split, in eval mode."""
@@ -159,7 +179,8 @@ class Experiment:
         self._batch = 0
         self.epoch += 1
         test_loss, test_acc = self.evaluate("test")
-        train_acc = None if self.data.task == "regression" else stats["correct"].item() / stats["seen"]
+        train_acc = None if self.data.task == "regression" else count_correct(
+            self.data.task, torch.cat(stats["outputs"]), self._ys[:stats["seen"]]).item() / stats["seen"]
         self.history.append({"epoch": self.epoch, "step": self.step_count, "train_loss": stats["loss"] / stats["seen"],
                              "test_loss": test_loss, "train_accuracy": train_acc, "test_accuracy": test_acc,
                              "lr": lr, "seconds": self.seconds})
@@ -209,3 +230,8 @@ class Experiment:
         return {"seed": self.spec.seed, "torch": torch.__version__, "python": platform.python_version(),
                 "device": str(self.device), "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
                 "cudnn_deterministic": torch.backends.cudnn.deterministic, "num_threads": torch.get_num_threads()}
+
+
+def _rng_module(device: torch.device):
+    """Where the global RNG that dropout uses on `device` lives: torch (CPU), torch.cuda or torch.mps."""
+    return torch if device.type == "cpu" else torch.get_device_module(device)

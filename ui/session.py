@@ -1,7 +1,12 @@
-"""Per-browser-session state: the experiment spec being edited, the live Run, and finished runs.
+"""Per-browser-session state: the experiment specs being edited, the live Runs, and finished runs.
 
 Everything lives in `st.session_state` (never in module globals or cache_resource), so thirty students
 on one server each have their own. A Run's worker polls `_session_alive` and ends when the tab closes.
+
+Two slots keep two experiments apart: MAIN is what the Build and Train pages edit and train, PLAYGROUND
+is the classroom view's toy experiment. Each slot has a spec and at most one Run. Widgets that edit a
+slot's spec use keys starting with the slot's name and a colon (`"main:train.lr"`), so `load_spec` can
+make them show a new spec.
 """
 from __future__ import annotations
 
@@ -12,9 +17,23 @@ import streamlit as st
 from streamlit.runtime import get_instance
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from playground import DataError, Experiment, ExperimentSpec, Run, SpecError
+from playground import (DataError, DataSpec, Experiment, ExperimentSpec, LayerSpec, ModelSpec, Run, SpecError,
+                        TrainSpec)
 
 MAX_FINISHED_RUNS = 20
+MAIN, PLAYGROUND = "main", "playground"
+PLAYGROUND_EPOCHS = 10_000  # TF Playground's Play never ends; ours stops here
+
+DEFAULT_SPECS: dict[str, ExperimentSpec] = {
+    MAIN: ExperimentSpec(),
+    # TF Playground's opening view: circle, x1 and x2, two tanh layers of 4 and 2, lr 0.03, batch 10
+    PLAYGROUND: ExperimentSpec(
+        data=DataSpec("circle"),
+        model=ModelSpec(tuple(LayerSpec("dense", units=n, activation="tanh") for n in (4, 2))),
+        train=TrainSpec(epochs=PLAYGROUND_EPOCHS)),
+}
+_SPEC_KEYS = {MAIN: "spec", PLAYGROUND: "playground_spec"}
+_RUN_KEYS = {MAIN: "run", PLAYGROUND: "playground_run"}
 
 
 @dataclass(frozen=True)
@@ -26,18 +45,27 @@ class FinishedRun:
     state: str
 
 
-def get_spec() -> ExperimentSpec:
-    if "spec" not in st.session_state:
-        st.session_state.spec = ExperimentSpec()
-    return st.session_state.spec
+def get_spec(slot: str = MAIN) -> ExperimentSpec:
+    key = _SPEC_KEYS[slot]
+    if key not in st.session_state:
+        st.session_state[key] = DEFAULT_SPECS[slot]
+    return st.session_state[key]
 
 
-def set_spec(spec: ExperimentSpec) -> None:
-    st.session_state.spec = spec
+def set_spec(spec: ExperimentSpec, slot: str = MAIN) -> None:
+    st.session_state[_SPEC_KEYS[slot]] = spec
 
 
-def current_run() -> Run | None:
-    return st.session_state.get("run")
+def load_spec(spec: ExperimentSpec, slot: str = MAIN) -> None:
+    """Replace a slot's spec from outside its editors (an upload, a share link): its widgets show it next run."""
+    for key in [k for k in st.session_state if isinstance(k, str) and k.startswith(f"{slot}:")]:
+        del st.session_state[key]
+    set_spec(spec, slot)
+
+
+def current_run(slot: str | None = None) -> Run | None:
+    """The slot's Run; with no slot, the Run created last in any slot (what the user looked at last)."""
+    return st.session_state.get(_RUN_KEYS[slot or st.session_state.get("last_slot", MAIN)])
 
 
 def finished_runs() -> list[FinishedRun]:
@@ -62,12 +90,13 @@ def _archive(run: Run) -> None:
     if snap.step == 0:
         return
     runs = finished_runs()
-    runs.append(FinishedRun(f"run {len(runs) + 1}", run.exp.spec, snap.history, snap.state))
+    number = st.session_state["runs_archived"] = st.session_state.get("runs_archived", 0) + 1  # unique past the cap
+    runs.append(FinishedRun(f"run {number}", run.exp.spec, snap.history, snap.state))
     del runs[:-MAX_FINISHED_RUNS]
 
 
-def new_run(spec: ExperimentSpec) -> Run | None:
-    """Stop and archive the current run, then build a Run for `spec` (not started).
+def new_run(spec: ExperimentSpec, slot: str = MAIN) -> Run | None:
+    """Stop and archive the slot's current run, then build a Run for `spec` (not started).
 
     Bad specs or data show st.error with the message and return None; the previous spec is kept.
     """
@@ -76,16 +105,17 @@ def new_run(spec: ExperimentSpec) -> Run | None:
     except (SpecError, DataError) as e:
         st.error(f"Cannot build this experiment — {e}")
         return None
-    reset_run()
+    reset_run(slot)
     run = Run(exp, alive=_session_alive())
-    st.session_state.run = run
-    set_spec(spec)
+    st.session_state[_RUN_KEYS[slot]] = run
+    st.session_state.last_slot = slot
+    set_spec(spec, slot)
     return run
 
 
-def reset_run() -> None:
-    """Stop the current run's thread and keep its results for comparison."""
-    run = st.session_state.pop("run", None)
+def reset_run(slot: str = MAIN) -> None:
+    """Stop the slot's run thread and keep its results for comparison."""
+    run = st.session_state.pop(_RUN_KEYS[slot], None)
     if run is not None:
         run.stop()
         _archive(run)

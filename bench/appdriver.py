@@ -1,0 +1,162 @@
+"""Drive the app as a user would: a Streamlit server on a free localhost port, Debian's Chromium through
+Playwright, and readers for what the Playground page shows. Used by bench/loadtest.py and
+tests/test_browser.py.
+
+Only 127.0.0.1 is ever served or visited. Chromium is the system one (`/usr/bin/chromium`), never a
+Playwright download.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# A served app never needs to watch its source: the watcher walked the whole repo (a .venv included) on
+# every inotify overflow and took most of a core while other files changed.
+SERVER_FLAGS = ["--server.headless", "true", "--browser.gatherUsageStats", "false",
+                "--server.fileWatcherType", "none"]
+RUN_THREAD = "playground-run"   # playground.run names its worker threads so
+
+# Page readers, evaluated in the browser. The epoch is the Playground's "Epoch" metric; the loss chart
+# is the plotly figure keyed pg_loss, whose traces' point counts plotly keeps in _fullData[i]._length.
+EPOCH_JS = """() => {
+  const m = [...document.querySelectorAll('[data-testid="stMetric"]')].find(e => e.innerText.startsWith('Epoch'));
+  const v = m && m.querySelector('[data-testid="stMetricValue"]');
+  return v ? parseInt(v.innerText.replace(/[^0-9]/g, ''), 10) : -1;
+}"""
+LOSS_POINTS_JS = """() => {
+  const d = document.querySelector('.st-key-pg_loss .js-plotly-plot');
+  return d && d._fullData ? d._fullData.reduce((n, t) => n + (t._length || 0), 0) : -1;
+}"""
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    pid: int
+    log: Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with code {proc.returncode} before serving")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.read().strip() == b"ok":
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(f"streamlit did not answer {url}/_stcore/health within {timeout:.0f} s")
+
+
+@contextmanager
+def app_server(log: Path, env: dict[str, str] | None = None, flags: list[str] | None = None,
+               timeout: float = 60.0) -> Iterator[Server]:
+    """`streamlit run app.py` on a free 127.0.0.1 port; killed (its whole process group) on exit."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
+           "--server.port", str(port), *SERVER_FLAGS, *(flags or [])]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **(env or {})}, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_healthy(url, proc, timeout)
+        yield Server(url, proc.pid, log)
+    finally:
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+def threads_named(pid: int, name: str = RUN_THREAD) -> int:
+    """How many threads of process `pid` carry this name (Linux /proc; Python names OS threads since 3.8)."""
+    count = 0
+    for comm in Path(f"/proc/{pid}/task").glob("*/comm"):
+        try:
+            count += comm.read_text().strip() == name
+        except OSError:  # the thread ended while we looked
+            pass
+    return count
+
+
+def threads_cpu_seconds(pid: int, name: str = RUN_THREAD) -> dict[int, float]:
+    """CPU time of each live thread of `pid` that carries this name: {thread id: seconds}."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            if (task / "comm").read_text().strip() == name:
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                out[int(task.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except OSError:  # the thread ended while we looked
+            pass
+    return out
+
+
+def wait_threads_gone(pid: int, timeout: float, name: str = RUN_THREAD) -> tuple[int, float]:
+    """Poll until no thread is named `name`; (threads left, seconds waited)."""
+    start = time.monotonic()
+    while (left := threads_named(pid, name)) and time.monotonic() - start < timeout:
+        time.sleep(0.25)
+    return left, time.monotonic() - start
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of the process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def browser_cpu_seconds() -> float:
+    """CPU time of every Chromium process on the machine (the load test's clients)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if stat.with_name("comm").read_text().strip() in ("chromium", "chrome"):
+                total += cpu_seconds(int(stat.parent.name))
+        except (OSError, ValueError):  # the process ended while we looked
+            pass
+    return total
+
+
+def machine_busy_seconds() -> float:
+    """CPU time spent not idle, all cores together, since boot (/proc/stat)."""
+    user, nice, system, idle, iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")

@@ -1,0 +1,105 @@
+"""Inspect: is training healthy, and what has the network learned? Reads the current run; never trains."""
+import streamlit as st
+import torch
+
+from playground.charts import diagnostics as dg
+from playground.health import snapshot_flags
+from playground.telemetry import capture_activations
+from ui.live import live_view
+from ui.session import current_run
+
+MAX_EVAL = 2000     # test examples behind the confusion matrix: a fixed slice keeps a redraw per second cheap
+MAX_WRONG = 50      # misclassified examples listed (images: the grid draws dg.MAX_EXAMPLES of them)
+
+st.title("Inspect")
+run = current_run()
+
+
+def show_health(snap) -> None:
+    st.caption(f"Run {snap.state}: epoch {snap.epoch} of {snap.epochs}, step {snap.step}.")
+    flags = snapshot_flags(snap)
+    for flag in flags:
+        show = st.error if flag.severity == "error" else st.warning
+        show(f"**{flag.title}** — {flag.detail}.\n\n**Try:** {flag.fix}")
+    if not flags and not snap.telemetry.empty:
+        st.success("No training problems detected in the latest telemetry.")
+
+
+def show_layer(layers: list[str]) -> None:
+    """Histograms over time, and the weights, of one layer the user picks."""
+    left, right = st.columns([3, 1])
+    layer = left.selectbox("Layer", layers, key="inspect_layer")
+    kind = right.segmented_control("Histogram of", ["weight", "grad"], default="weight", key="inspect_kind")
+    kind = kind or "weight"  # a segmented control can be cleared
+    hist = run.read(lambda e: e.telemetry.histogram_frame(layer, kind))
+    st.plotly_chart(dg.histogram_over_time(hist, f"{layer}: {kind} distribution over time"), key="inspect_hist")
+    weight = run.read(lambda e: e.telemetry.weights[layer].detach().cpu().clone())
+    if weight.dim() == 2:
+        st.plotly_chart(dg.weight_heatmap(weight, f"{layer}: weights"), key="inspect_weights")
+    elif weight.dim() == 4:
+        st.plotly_chart(dg.filter_grid(weight, f"{layer}: {len(weight)} filters"), key="inspect_filters")
+
+
+def show_activations(blocks: list[str]) -> None:
+    """What each block outputs for one test image: a map per channel (conv, pool) or a row of units (dense)."""
+    n_test = run.read(lambda e: len(e.data.x_test))
+    left, right = st.columns([1, 3])
+    index = left.number_input("Test image", 0, n_test - 1, 0, key="inspect_image")
+    block = right.selectbox("Block", blocks, key="inspect_block")
+    image, maps = run.read(lambda e: (e.data.x_test[index].cpu(),
+                                      capture_activations(e.model, e.data.x_test[index:index + 1])[block][0]))
+    left.plotly_chart(dg.image_figure(image, f"test image {index}"), key="inspect_input")
+    what = f"{len(maps)} activation maps" if maps.dim() == 3 else f"{len(maps)} unit activations"
+    right.plotly_chart(dg.activation_maps(maps, f"{block}: {what}"), key="inspect_maps")
+
+
+def _predictions(exp) -> dict:
+    """Labels and predictions on the first MAX_EVAL test examples, with the inputs of the wrong ones."""
+    x, y = exp.data.x_test[:MAX_EVAL], exp.data.y_test[:MAX_EVAL]
+    y_true = y.cpu().long().numpy()
+    y_pred = dg.predicted_labels(exp.model.predict(x).cpu())
+    wrong = dg.misclassified(y_true, y_pred)[:MAX_WRONG]
+    x_wrong = x[torch.as_tensor(wrong, dtype=torch.long, device=x.device)].cpu().numpy()
+    return {"y_true": y_true, "y_pred": y_pred, "wrong": wrong, "x_wrong": x_wrong,
+            "classes": exp.data.class_names, "features": exp.data.feature_names, "is_image": exp.data.is_image}
+
+
+def show_classification() -> None:
+    p = run.read(_predictions)
+    y_true, y_pred, wrong = p["y_true"], p["y_pred"], p["wrong"]
+    st.plotly_chart(dg.confusion_matrix_figure(y_true, y_pred, p["classes"]), key="inspect_confusion")
+    n, n_wrong = len(y_true), len(dg.misclassified(y_true, y_pred))
+    st.caption(f"{n - n_wrong} of {n} test examples right" + (f" (the first {MAX_EVAL})" if n == MAX_EVAL else ""))
+    st.subheader("Misclassified examples")
+    args = (p["x_wrong"], y_true[wrong], y_pred[wrong])
+    if p["is_image"]:
+        st.plotly_chart(dg.misclassified_grid(*args, p["classes"], ids=wrong), key="inspect_wrong")
+    else:
+        st.dataframe(dg.misclassified_table(*args, p["features"], p["classes"], ids=wrong))
+
+
+def _structure(exp) -> dict:
+    blocks = [b.name for b in exp.model.blocks if b.name != "output"] if exp.data.is_image else []
+    return {"layers": list(exp.telemetry.weights), "image_blocks": blocks, "task": exp.data.task}
+
+
+def draw(run, snap) -> None:
+    info = run.read(_structure)
+    show_health(snap)
+    st.subheader("Gradient flow")
+    st.plotly_chart(dg.gradient_flow(snap.telemetry), key="inspect_flow")
+    st.subheader("Layers")
+    show_layer(info["layers"])
+    if info["image_blocks"]:
+        st.subheader("Activations for one test image")
+        show_activations(info["image_blocks"])
+    if info["task"] != "regression":
+        st.subheader("Confusion matrix")
+        show_classification()
+
+
+if run is None:
+    st.info("No run yet. Build a network and train it on the **Playground** or **Train** page, "
+            "then come back here to look inside it.")
+else:
+    live_view(run, draw)

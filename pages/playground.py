@@ -1,0 +1,34 @@
+"""Playground: TensorFlow Playground on one screen. Pick a toy set, shape a small network, press Play."""
+from functools import partial
+
+import streamlit as st
+
+from playground.data import DATASETS
+from ui import playground as pg
+from ui import session
+from ui.live import live_view
+
+spec = session.get_spec(session.PLAYGROUND)
+with st.sidebar:
+    st.subheader("Data")
+    data = pg.data_controls(spec)
+
+bar = st.columns([1.1, 1.1, 1.2, 1, 1.6, 1.3, 1.3, 1.6], vertical_alignment="bottom")
+hyper = pg.hyper_controls(spec, bar[4:8])
+task = DATASETS[data["name"]].task
+
+left, right = st.columns([3, 2], gap="medium")
+with left:
+    network = pg.network_controls(spec)
+    diagram_box = st.container()
+with right:
+    toggles = st.columns(2)
+    show_test = toggles[0].checkbox("Show test data", key="pg_show_test")
+    discretize = toggles[1].checkbox("Discretize output", key="pg_discretize", disabled=task == "regression")
+    output_box = st.container()
+
+run = pg.ensure_run(pg.build_spec(spec, data, hyper, network))
+if run is not None:  # None only if the very first settings cannot be built; ensure_run has said why
+    pg.run_buttons(run, bar[:3])
+    live_view(run, partial(pg.draw_panels, epoch_box=bar[3].container(), diagram_box=diagram_box,
+                           output_box=output_box, show_test=show_test, discretize=discretize))

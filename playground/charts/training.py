@@ -1,0 +1,273 @@
+"""Training charts: loss and accuracy curves, the decision map, dataset thumbnails and the network diagram.
+
+Every function is pure (data in, `go.Figure` out) and uses the palette in theme.py.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from . import theme
+
+LINK_WIDTH_DOMAIN = 5.0     # |weight| at which a link reaches its widest, as TF Playground's linkWidthScale
+LINK_WIDTHS = (1.0, 10.0)   # narrowest and widest link, in pixels
+LINK_BUCKETS = 8            # links are drawn in this many width classes per sign (one trace each)
+MAX_CURVE_POINTS = 1000     # points per curve sent to the browser; longer curves are thinned evenly
+NON_FINITE = "#9e9e9e"      # links whose weight is NaN or infinite (a diverged run)
+
+
+def _style(fig: go.Figure, x_title: str, y_title: str, height: int) -> go.Figure:
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0), xaxis_title=x_title,
+                      yaxis_title=y_title)
+    return fig
+
+
+def _mode(n: int) -> str:
+    return "lines+markers" if n <= 40 else "lines"
+
+
+def _thin(x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every k-th point, so a long run's curve costs the browser no more than a screen's width."""
+    stride = max(1, -(-len(x) // max_points))
+    return x[::stride], y[::stride]
+
+
+def loss_figure(history: pd.DataFrame, step_losses: Sequence[float] = (), loss_stride: int = 1,
+                steps_per_epoch: int | None = None, log_y: bool = False, height: int = 300) -> go.Figure:
+    """Train and test loss per epoch, with every step's batch loss behind them on the same epoch axis.
+
+    `step_losses[i]` is the loss of step `i * loss_stride + 1` (as in `Snapshot`); it is drawn at epoch
+    `step / steps_per_epoch`, so it is left out when `steps_per_epoch` is not given. Curves longer than
+    MAX_CURVE_POINTS are thinned evenly.
+    """
+    fig = go.Figure()
+    if len(step_losses) and steps_per_epoch:
+        steps = np.arange(len(step_losses)) * loss_stride + 1
+        x, y = _thin(steps / steps_per_epoch, np.asarray(step_losses, dtype=np.float32), MAX_CURVE_POINTS)
+        fig.add_scatter(x=x, y=y, name="batch loss", mode="lines", line=dict(color=theme.TRAIN, width=1),
+                        opacity=0.25)
+    epochs = history["epoch"].to_numpy()
+    for split, colour in (("train", theme.TRAIN), ("test", theme.TEST)):
+        x, y = _thin(epochs, history[f"{split}_loss"].to_numpy(dtype=float), MAX_CURVE_POINTS)
+        fig.add_scatter(x=x, y=y, name=f"{split} loss", mode=_mode(len(x)), line=dict(color=colour, width=2.5))
+    _style(fig, "epoch", "loss", height)
+    if log_y:
+        fig.update_yaxes(type="log")
+    return fig
+
+
+def accuracy_figure(history: pd.DataFrame, height: int = 300) -> go.Figure:
+    """Train and test accuracy per epoch; a regression history (no accuracy) gets a note instead."""
+    fig = go.Figure()
+    for split, colour in (("train", theme.TRAIN), ("test", theme.TEST)):
+        fig.add_scatter(x=history["epoch"], y=history[f"{split}_accuracy"], name=f"{split} accuracy",
+                        mode=_mode(len(history)), line=dict(color=colour, width=2.5))
+    _style(fig, "epoch", "accuracy", height)
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
+    if len(history) and history["train_accuracy"].isna().all():
+        fig.add_annotation(text="accuracy applies to classification; this is a regression task",
+                           showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
+    return fig
+
+
+def _label_range(labels: np.ndarray) -> tuple[float, float]:
+    lo, hi = float(np.min(labels)), float(np.max(labels))
+    return (lo, hi) if hi > lo else (lo - 1.0, hi + 1.0)
+
+
+def _points_trace(points: np.ndarray, labels: np.ndarray, task: str, name: str, outline: str,
+                  size: int = 6) -> go.Scatter:
+    """Data points: class colours for classification, the shared colour axis for regression."""
+    if task == "regression":
+        colour = dict(color=labels, coloraxis="coloraxis")
+    else:
+        colour = dict(color=np.where(np.asarray(labels) > 0.5, theme.CLASS_1, theme.CLASS_0))
+    return go.Scatter(x=points[:, 0], y=points[:, 1], mode="markers", name=name,
+                      marker=dict(size=size, line=dict(color=outline, width=1), **colour))
+
+
+def decision_boundary_figure(grid: Mapping, points: np.ndarray, labels: np.ndarray, task: str = "binary",
+                             test_points: np.ndarray | None = None, test_labels: np.ndarray | None = None,
+                             discretize: bool = False, height: int = 420) -> go.Figure:
+    """The model's output over the plane (`Experiment.decision_grid()`) with the data points on top.
+
+    Binary: z is the class-1 probability on [0, 1] (`discretize` shows the predicted class instead).
+    Regression: z and the points share one colour scale spanning the training labels.
+    """
+    z = np.asarray(grid["z"], dtype=np.float32)  # float32 travels as a compact typed array
+    if task == "regression":
+        lo, hi = _label_range(np.asarray(labels))
+    else:
+        lo, hi = 0.0, 1.0
+        if discretize:
+            z = (z >= 0.5).astype(np.float32)
+    fig = go.Figure(go.Heatmap(x=grid["x1"], y=grid["x2"], z=z, coloraxis="coloraxis", name="model output",
+                               opacity=0.85, hovertemplate="x1 %{x:.2f}<br>x2 %{y:.2f}<br>output %{z:.3f}"))
+    fig.add_trace(_points_trace(np.asarray(points), np.asarray(labels), task, "train", "white"))
+    if test_points is not None and len(test_points):
+        fig.add_trace(_points_trace(np.asarray(test_points), np.asarray(test_labels), task, "test", "black"))
+    _style(fig, "x1", "x2", height)
+    fig.update_layout(coloraxis=dict(colorscale=theme.DIVERGING, cmin=lo, cmax=hi,
+                                     colorbar=dict(thickness=10, len=0.8)))
+    fig.update_xaxes(range=[grid["x1"][0], grid["x1"][-1]], constrain="domain")
+    fig.update_yaxes(range=[grid["x2"][0], grid["x2"][-1]], scaleanchor="x", constrain="domain")
+    return fig
+
+
+def dataset_thumbnails(sets: Mapping[str, tuple[np.ndarray, np.ndarray, str]], selected: str | None = None,
+                       cols: int = 4, height_per_row: int = 90) -> go.Figure:
+    """Small scatter plots of datasets, {name: (points (N, 2), labels (N,), task)}, the selected one framed."""
+    names = list(sets)
+    rows = -(-len(names) // cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=names, horizontal_spacing=0.03,
+                        vertical_spacing=0.12)
+    for i, name in enumerate(names):
+        points, labels, task = sets[name]
+        trace = _points_trace(np.asarray(points), np.asarray(labels), task, name, "rgba(0,0,0,0)", size=3)
+        if task == "regression":  # thumbnails have no shared colour axis: colour each by its own label range
+            lo, hi = _label_range(np.asarray(labels))
+            trace.marker.update(coloraxis=None, colorscale=theme.DIVERGING, cmin=lo, cmax=hi)
+        cell = dict(row=i // cols + 1, col=i % cols + 1)
+        fig.add_trace(trace, **cell)
+        reach = 1.05 * float(np.abs(points).max())  # square, centred view as on the decision map
+        fig.update_xaxes(range=[-reach, reach], **cell)
+        fig.update_yaxes(range=[-reach, reach], **cell)
+        if name == selected:
+            ref = "" if i == 0 else str(i + 1)
+            fig.add_shape(type="rect", xref=f"x{ref} domain", yref=f"y{ref} domain", x0=0, y0=0, x1=1, y1=1,
+                          line=dict(color=theme.CLASS_1, width=3))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_annotations(font_size=11)
+    fig.update_layout(showlegend=False, height=rows * height_per_row,
+                      margin=dict(l=0, r=0, t=20, b=0))
+    return fig
+
+
+def _layout_nodes(sizes: Sequence[int]) -> list[list[tuple[float, float]]]:
+    """(x, y) of every node: layers at x = 0, 1, ...; nodes centred vertically, one unit apart."""
+    return [[(layer, (n - 1) / 2 - k) for k in range(n)] for layer, n in enumerate(sizes)]
+
+
+def _width_class(v: float) -> int:
+    """0 .. LINK_BUCKETS-1 by |v|, clamped at LINK_WIDTH_DOMAIN; -1 for NaN or inf (a diverged run)."""
+    if not math.isfinite(v):
+        return -1
+    return min(int(abs(v) / LINK_WIDTH_DOMAIN * LINK_BUCKETS), LINK_BUCKETS - 1)
+
+
+def _link_traces(nodes, weights: Sequence[np.ndarray], names) -> list[dict]:
+    """Links coloured by the weight's sign and as wide as |weight| (clamped), grouped into a few traces."""
+    groups: dict[tuple[bool, int], tuple[list, list]] = {}
+    mid_x, mid_y, hover = [], [], []
+    for layer, w in enumerate(weights):
+        for i in range(w.shape[0]):
+            for j in range(w.shape[1]):
+                (x0, y0), (x1, y1), v = nodes[layer][j], nodes[layer + 1][i], float(w[i, j])
+                bucket = _width_class(v)
+                xs, ys = groups.setdefault((bucket >= 0 and v >= 0, bucket), ([], []))
+                xs += [x0, x1, None]
+                ys += [y0, y1, None]
+                mid_x.append((x0 + x1) / 2)
+                mid_y.append((y0 + y1) / 2)
+                hover.append(f"{names[layer][j]} → {names[layer + 1][i]}<br>weight {v:.3f}")
+    traces = [dict(type="scatter", x=xs, y=ys, mode="lines", hoverinfo="skip", showlegend=False,
+                   name=_link_name(positive, bucket), line=_link_line(positive, bucket))
+              for (positive, bucket), (xs, ys) in sorted(groups.items())]
+    traces.append(dict(type="scatter", x=mid_x, y=mid_y, mode="markers", marker=dict(size=8, opacity=0),
+                       hovertext=hover, hoverinfo="text", showlegend=False, name="weights"))
+    return traces
+
+
+def _link_name(positive: bool, bucket: int) -> str:
+    return "non-finite weights" if bucket < 0 else "positive weights" if positive else "negative weights"
+
+
+def _link_line(positive: bool, bucket: int) -> dict:
+    if bucket < 0:
+        return dict(color=NON_FINITE, width=1, dash="dot")
+    lo, hi = LINK_WIDTHS
+    return dict(color=theme.POSITIVE if positive else theme.NEGATIVE,
+                width=lo + (hi - lo) * (bucket + 0.5) / LINK_BUCKETS)
+
+
+def _node_names(sizes: Sequence[int], input_names: Sequence[str] | None) -> list[list[str]]:
+    first = list(input_names) if input_names else [f"input {k + 1}" for k in range(sizes[0])]
+    hidden = [[f"layer {layer} unit {k + 1}" for k in range(n)] for layer, n in enumerate(sizes[1:-1], 1)]
+    return [first, *hidden, ["output" if sizes[-1] == 1 else f"output {k + 1}" for k in range(sizes[-1])]]
+
+
+def _max_abs(m: np.ndarray) -> float:
+    """Largest finite |value|, or 1 for an all-zero or all-NaN map (a symmetric colour range needs one)."""
+    finite = np.abs(m[np.isfinite(m)])
+    return float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+
+
+def _node_map_ranges(maps: Mapping, output_range: tuple[float, float]) -> list[list[tuple[np.ndarray, float, float]]]:
+    """(map, zmin, zmax) per node: inputs scaled each to their own range, hidden units on [-1, 1]."""
+    scales = [_max_abs(m) for m in maps["inputs"]]
+    inputs = [(m, -a, a) for m, a in zip(maps["inputs"], scales)]
+    hidden = [[(m, -1.0, 1.0) for m in layer] for layer in maps["hidden"]]
+    return [inputs, *hidden, [(maps["output"], *output_range)]]
+
+
+def network_diagram(weights: Sequence[np.ndarray], maps: Mapping | None = None,
+                    input_names: Sequence[str] | None = None, output_range: tuple[float, float] = (0.0, 1.0),
+                    height: int = 420) -> go.Figure:
+    """The network as TF Playground draws it: nodes per layer, links by weight sign and size.
+
+    `weights` are the Linear matrices (out, in), input side first (`neurons.dense_weights`). With `maps`
+    (`neurons.neuron_maps`), each node shows what it computes over the input plane as a small heatmap.
+    """
+    sizes = [weights[0].shape[1], *(w.shape[0] for w in weights)]
+    nodes, names = _layout_nodes(sizes), _node_names(sizes, input_names)
+    tallest = max(sizes)
+    x_range, y_range = (-0.5, len(sizes) - 0.5), (-tallest / 2, tallest / 2 + 0.6)  # room for layer titles
+    traces, layout = _link_traces(nodes, weights, names), {}
+    if maps is None:
+        xs, ys = zip(*(p for layer in nodes for p in layer))
+        traces.append(dict(type="scatter", x=xs, y=ys, mode="markers", hoverinfo="text", showlegend=False,
+                           hovertext=[n for layer in names for n in layer], name="units",
+                           marker=dict(size=22, color="white", line=dict(color="#555", width=1.5))))
+    else:
+        node_traces, layout = _node_map_figure_parts(nodes, names, _node_map_ranges(maps, output_range),
+                                                     x_range, y_range)
+        traces += node_traces
+    titles = [dict(x=layer, y=tallest / 2, yanchor="bottom", showarrow=False, font=dict(size=11),
+                   text=f"{_layer_title(layer, len(sizes))}<br>{n} unit{'s' * (n > 1)}")
+              for layer, n in enumerate(sizes)]
+    labels = [dict(x=x - 0.28, y=y, text=name, showarrow=False, xanchor="right", font=dict(size=11))
+              for (x, y), name in zip(nodes[0], names[0])]
+    return go.Figure(traces, dict(
+        height=height, margin=dict(l=60, r=10, t=10, b=10), showlegend=False,
+        xaxis=dict(range=x_range, visible=False), yaxis=dict(range=y_range, visible=False),
+        annotations=titles + labels, **layout))
+
+
+def _layer_title(layer: int, n_layers: int) -> str:
+    return "input" if layer == 0 else "output" if layer == n_layers - 1 else f"hidden {layer}"
+
+
+def _node_map_figure_parts(nodes, names, ranged_maps, x_range, y_range) -> tuple[list[dict], dict]:
+    """One tiny heatmap per node, each on its own axes placed over the node's position: (traces, layout)."""
+    half_x = 0.2 / (x_range[1] - x_range[0])
+    half_y = 0.38 / (y_range[1] - y_range[0])
+    traces, layout, k = [], {}, 1
+    axis = dict(visible=False, fixedrange=True)
+    for layer_nodes, layer_names, layer_maps in zip(nodes, names, ranged_maps):
+        for (x, y), name, (m, zmin, zmax) in zip(layer_nodes, layer_names, layer_maps):
+            k += 1
+            px = (x - x_range[0]) / (x_range[1] - x_range[0])
+            py = (y - y_range[0]) / (y_range[1] - y_range[0])
+            traces.append(dict(type="heatmap", z=m, zmin=zmin, zmax=zmax, colorscale=theme.DIVERGING,
+                               showscale=False, name=name, hovertemplate=f"{name}<br>%{{z:.3f}}<extra></extra>",
+                               xaxis=f"x{k}", yaxis=f"y{k}"))
+            layout[f"xaxis{k}"] = dict(domain=[px - half_x, px + half_x], anchor=f"y{k}", **axis)
+            layout[f"yaxis{k}"] = dict(domain=[py - half_y, py + half_y], anchor=f"x{k}", **axis)
+    return traces, layout

@@ -1,0 +1,45 @@
+"""What each unit of a flat network computes over the toy sets' (x1, x2) plane: TF Playground's node pictures.
+
+Call these between two training steps (`run.read(lambda e: neuron_maps(e))`): they read the live model.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from .data.toy import TOY_FEATURES
+from .telemetry import capture_activations
+
+
+def plane_points(resolution: int, extent: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(axis (R,), points (R*R, 2)): a square grid over [-extent, extent]^2; point i*R + j is (axis[j], axis[i])."""
+    axis = torch.linspace(-extent, extent, resolution)
+    g2, g1 = torch.meshgrid(axis, axis, indexing="ij")
+    return axis, torch.stack([g1.flatten(), g2.flatten()], 1)
+
+
+def dense_weights(model: nn.Module) -> list[np.ndarray]:
+    """Weight matrices (out, in) of the Linear layers, input side first."""
+    return [m.weight.detach().cpu().numpy().copy() for m in model.modules() if isinstance(m, nn.Linear)]
+
+
+@torch.no_grad()
+def neuron_maps(exp, resolution: int = 30, extent: float = 6.0) -> dict:
+    """Every input feature, hidden unit and the output over the plane, for an Experiment on a toy set.
+
+    Returns {"axis": (R,), "inputs": [(R, R) per feature], "hidden": [(units, R, R) per dense block],
+    "output": (R, R)} as numpy arrays; the output is the class-1 probability (binary) or the prediction.
+    Only dense blocks count as hidden layers (dropout and batchnorm blocks have no units of their own).
+    """
+    axis, points = plane_points(resolution, extent)
+    x = torch.stack([TOY_FEATURES[f](points) for f in exp.data.feature_names], 1)
+    outputs = capture_activations(exp.model, x.to(exp.device))
+    side = (resolution, resolution)
+    hidden = [out.T.reshape(-1, *side).numpy() for name, out in outputs.items()
+              if name.startswith("dense_") and out.dim() == 2]
+    out = outputs["output"][:, 0]
+    if exp.data.task == "binary":
+        out = out.sigmoid()
+    return {"axis": axis.numpy(), "inputs": [x[:, i].reshape(side).numpy() for i in range(x.shape[1])],
+            "hidden": hidden, "output": out.reshape(side).numpy()}

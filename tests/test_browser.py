@@ -1,0 +1,69 @@
+"""Real-browser smoke test: Debian's Chromium, headless through Playwright, against `streamlit run app.py`.
+
+Press Play on the Playground and check that training shows: the epoch counter rises and the loss chart
+gains points. Closing the browser must end the run's thread on the server. A screenshot is saved to
+test-artifacts/browser.png. Needs /usr/bin/chromium (never a Playwright download): skipped without it,
+except in CI (CI=true), where it fails.
+"""
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.appdriver import (CHROMIUM, CHROMIUM_ARGS, EPOCH_JS, LOSS_POINTS_JS, REPO, app_server,
+                             wait_threads_gone)
+
+BUDGET_S = 90.0           # the whole test, server start included
+SHOT = REPO / "test-artifacts" / "browser.png"
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{CHROMIUM} is missing; CI must install Debian's chromium (apt-get install -y chromium)",
+                    pytrace=False)
+    pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium); runs in CI", allow_module_level=True)
+if os.environ.get("CI") != "true":
+    pytest.importorskip("playwright", reason="pip install -r requirements-dev.txt")
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+
+class Budget:
+    """Milliseconds left of BUDGET_S for the next wait (at most `cap_s`), so every wait is bounded."""
+
+    def __init__(self, seconds: float):
+        self.end = time.monotonic() + seconds
+
+    def ms(self, cap_s: float = 30.0) -> float:
+        left = self.end - time.monotonic()
+        if left <= 0:
+            pytest.fail(f"the browser test ran past its {BUDGET_S:.0f} s budget")
+        return 1000 * min(left, cap_s)
+
+
+@pytest.fixture(scope="module")
+def server():
+    with app_server(REPO / "test-artifacts" / "streamlit.log", timeout=45) as s:
+        yield s
+
+
+def test_play_trains_and_the_loss_chart_grows(server):
+    budget = Budget(BUDGET_S)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=budget.ms())
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(server.url, timeout=budget.ms(45))
+            page.get_by_role("button", name="Play").click(timeout=budget.ms(45))
+            page.get_by_role("button", name="Pause").wait_for(timeout=budget.ms())   # the page reran: running
+            page.wait_for_function(f"({EPOCH_JS})() >= 1 && ({LOSS_POINTS_JS})() > 0", timeout=budget.ms())
+            epoch, points = page.evaluate(EPOCH_JS), page.evaluate(LOSS_POINTS_JS)
+            page.wait_for_function(f"({EPOCH_JS})() > {epoch} && ({LOSS_POINTS_JS})() > {points}",
+                                   timeout=budget.ms())
+            later_epoch, later_points = page.evaluate(EPOCH_JS), page.evaluate(LOSS_POINTS_JS)
+            SHOT.parent.mkdir(exist_ok=True)
+            page.screenshot(path=str(SHOT), full_page=True)
+        finally:
+            browser.close()
+    assert later_epoch > epoch >= 1 and later_points > points > 0
+    left, _ = wait_threads_gone(server.pid, timeout=min(15.0, budget.ms() / 1000))
+    assert left == 0, f"{left} training thread(s) still running after the browser closed"

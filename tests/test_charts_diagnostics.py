@@ -1,0 +1,158 @@
+"""Diagnostic charts and comparison helpers: structure and numbers of the figures and tables."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from playground import Experiment, ExperimentSpec
+from playground.charts import diagnostics as dg
+from playground.charts import theme
+from playground.telemetry import capture_activations
+
+
+def annotation_texts(fig) -> list[str]:
+    return [a.text for a in fig.layout.annotations]
+
+
+def test_histogram_over_time_regrids_samples_with_different_ranges():
+    hist = pd.DataFrame([{"step": 0, "counts": [4, 0, 0, 4], "lo": 0.0, "hi": 1.0},
+                         {"step": 10, "counts": [0, 2, 2, 0], "lo": 8.0, "hi": 10.0}])
+    fig = dg.histogram_over_time(hist, "w")
+    heat = fig.data[0]
+    z, y = np.asarray(heat.z), np.asarray(heat.y)
+    assert z.shape == (dg.HIST_GRID, 2) and list(heat.x) == [0, 10]
+    assert z.sum(0) == pytest.approx([1.0, 1.0])                  # each column is one sample's shares
+    assert z[y < 1.0, 0].sum() == pytest.approx(1.0)              # first sample lives in [0, 1]
+    assert z[(y > 8.5) & (y < 9.5), 1].sum() == pytest.approx(1.0)  # second in its middle bins [8.5, 9.5]
+    assert y.min() > 0.0 and y.max() < 10.0 and fig.layout.title.text == "w"
+
+
+def test_histogram_over_time_of_a_real_run():
+    exp = Experiment.from_dict({"data": {"name": "xor"}, "train": {"epochs": 2}})
+    exp.fit()
+    hist = exp.telemetry.histogram_frame("dense_0", "grad")
+    z = np.asarray(dg.histogram_over_time(hist).data[0].z)
+    assert z.shape == (dg.HIST_GRID, len(hist)) and z.sum(0) == pytest.approx(np.ones(len(hist)))
+
+
+def test_empty_inputs_give_a_message_not_an_error():
+    assert "no samples yet" in annotation_texts(dg.histogram_over_time(pd.DataFrame()))[0]
+    assert "no telemetry yet" in annotation_texts(dg.gradient_flow(pd.DataFrame()))[0]
+    assert "2-D" in annotation_texts(dg.weight_heatmap(np.zeros(3)))[0]
+    assert "4-D" in annotation_texts(dg.filter_grid(np.zeros((2, 2))))[0]
+
+
+def test_gradient_flow_has_both_measures_per_layer_on_one_step_axis():
+    tele = pd.DataFrame([{"step": s, "layer": layer, "grad_norm": g * (s + 1), "update_ratio": 1e-3}
+                         for s in range(3) for layer, g in (("dense_0", 0.1), ("output", 1.0))])
+    fig = dg.gradient_flow(tele)
+    axes = [(t.name, t.yaxis or "y") for t in fig.data]
+    assert axes == [("dense_0", "y"), ("dense_0", "y2"), ("output", "y"), ("output", "y2")]
+    assert [t.showlegend is not False for t in fig.data] == [True, False, True, False]  # one legend entry a layer
+    assert fig.data[0].line.color == fig.data[1].line.color != fig.data[2].line.color
+    assert list(fig.data[2].y) == [1.0, 2.0, 3.0]
+    assert fig.layout.xaxis.matches == "x2"                                      # shared step axis
+    assert fig.layout.yaxis.type == fig.layout.yaxis2.type == "log"
+    assert [s.y0 for s in fig.layout.shapes] == [1e-3] and fig.layout.shapes[0].yref == "y2"
+
+
+def test_weight_heatmap_is_symmetric_around_zero():
+    w = np.array([[0.5, -2.0, 1.0], [0.0, 0.1, -0.3]])
+    heat = dg.weight_heatmap(torch.tensor(w)).data[0]
+    assert np.asarray(heat.z) == pytest.approx(w) and (heat.zmin, heat.zmax) == (-2.0, 2.0)
+    assert heat.colorscale[0][1] == theme.NEGATIVE and heat.colorscale[-1][1] == theme.POSITIVE
+
+
+def test_tile_lays_maps_out_with_blank_gaps():
+    maps = np.arange(3 * 2 * 2).reshape(3, 2, 2)
+    mosaic = dg.tile(maps)
+    assert mosaic.shape == (5, 5)                          # 2x2 grid of 2x2 tiles, 1-pixel gaps
+    assert mosaic[0:2, 0:2] == pytest.approx(maps[0]) and mosaic[0:2, 3:5] == pytest.approx(maps[1])
+    assert mosaic[3:5, 0:2] == pytest.approx(maps[2])
+    assert np.isnan(mosaic[2]).all() and np.isnan(mosaic[:, 2]).all() and np.isnan(mosaic[3:, 3:]).all()
+
+
+def test_filter_grid_averages_input_channels():
+    w = np.stack([np.full((2, 3, 3), v) for v in (1.0, -1.0, 3.0, 0.0)])  # 4 filters, 2 input channels
+    w[0, 1] = 3.0                                                          # filter 0: channels 1 and 3 -> 2
+    z = np.asarray(dg.filter_grid(w).data[0].z, dtype=float)
+    assert z.shape == (7, 7) and z[0, 0] == 2.0 and z[0, 4] == -1.0 and z[4, 0] == 3.0 and z[4, 4] == 0.0
+
+
+def test_activation_maps_of_a_real_conv_net_and_its_input():
+    exp = Experiment.from_dict({"data": {"name": "digits"}, "model": {"layers": [{"type": "conv2d", "filters": 4}]},
+                                "train": {"loss": "cross_entropy"}})
+    maps = capture_activations(exp.model, exp.data.x_test[:1])["conv2d_0"][0]   # relu: non-negative
+    fig = dg.activation_maps(maps, "maps")
+    assert np.asarray(fig.data[0].z, dtype=float).shape == (17, 17) and fig.data[0].colorscale[0][1] == "#ffffff"
+    signed = dg.activation_maps(np.array([-1.0, 2.0, 0.5]))
+    assert np.asarray(signed.data[0].z).shape == (1, 3) and signed.data[0].zmin == -2.0
+    grey = dg.image_figure(exp.data.x_test[0]).data[0]
+    assert grey.type == "heatmap" and np.asarray(grey.z).shape == (8, 8)
+    assert dg.image_figure(np.ones((3, 4, 4))).data[0].type == "image"
+
+
+def test_predicted_labels_and_confusion_matrix():
+    assert list(dg.predicted_labels(np.array([[0.3], [-1.0]]))) == [1, 0]
+    assert list(dg.predicted_labels(torch.tensor([[0.1, 2.0, 0.3], [5.0, 0.0, 0.0]]))) == [1, 0]
+    y_true, y_pred = [0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 2, 0]
+    heat = dg.confusion_matrix_figure(y_true, y_pred, ["a", "b", "c"]).data[0]
+    assert np.asarray(heat.z).tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 2]] and list(heat.x) == ["a", "b", "c"]
+    assert list(dg.misclassified(y_true, y_pred)) == [1, 5]
+
+
+def test_misclassified_grid_and_table():
+    images = np.random.default_rng(0).random((3, 1, 8, 8))
+    fig = dg.misclassified_grid(images, [1, 2, 0], [0, 0, 2], ["zero", "one", "two"], ids=[7, 11, 40])
+    z = np.asarray(fig.data[0].z, dtype=float)
+    assert len(fig.data) == 1 and fig.data[0].type == "heatmap" and z.shape == (12, 26)  # 3 tiles, a label band
+    assert z[:8, :8] == pytest.approx(images[0, 0]) and z[:8, 18:] == pytest.approx(images[2, 0])
+    assert np.isnan(z[8:]).all()                                                          # room for the labels
+    assert annotation_texts(fig) == ["#7: one → zero", "#11: two → zero", "#40: zero → two"]
+    assert (fig.layout.annotations[1].x, fig.layout.annotations[1].y) == (12.5, 9.5)     # under the middle tile
+    rgb = dg.misclassified_grid(np.ones((2, 3, 4, 4)) * 0.5, [0, 1], [1, 0], ["a", "b"]).data[0]
+    rgb_z = np.asarray(rgb.z)
+    assert rgb.type == "image" and rgb_z.shape == (6, 9, 3) and rgb_z[5, 0].tolist() == [255] * 3  # gaps white
+    none_wrong = dg.misclassified_grid(np.zeros((0, 1, 8, 8)), [], [], ["a"])
+    assert annotation_texts(none_wrong) == ["no misclassified examples"]
+    table = dg.misclassified_table([[0.5, -1.0]], [1], [0], ["x1", "x2"], ["0", "1"], ids=[12])
+    assert table.to_dict("index") == {12: {"x1": 0.5, "x2": -1.0, "true": "1", "predicted": "0"}}
+
+
+def history(losses: list[float]) -> pd.DataFrame:
+    return pd.DataFrame({"epoch": range(1, len(losses) + 1), "train_loss": losses,
+                         "test_loss": [v + 0.1 for v in losses], "train_accuracy": 0.5, "test_accuracy": 0.6})
+
+
+def test_loss_curves_overlay_runs():
+    fig = dg.loss_curves({"a": history([1.0, 0.5]), "b": history([0.9, 0.8, 0.7])})
+    assert [t.name for t in fig.data] == ["a test", "a train", "b test", "b train"]
+    assert fig.data[0].line.color == fig.data[1].line.color != fig.data[2].line.color
+    assert list(fig.data[3].y) == [0.9, 0.8, 0.7] and fig.data[1].line.dash == "dot"
+
+
+def test_settings_diff_lists_only_what_differs():
+    base = ExperimentSpec()
+    faster = ExperimentSpec.from_dict({"train": {"lr": 0.1}, "data": {"features": ["x1", "x2", "x1x2"]}})
+    shallow = ExperimentSpec.from_dict({"model": {"layers": [{"type": "dense", "units": 4, "activation": "tanh"}]}})
+    diff = dg.settings_diff({"base": base.to_dict(), "faster": faster.to_dict(), "shallow": shallow.to_dict()})
+    assert list(diff.columns) == ["base", "faster", "shallow"]
+    assert set(diff.index) == {"data.features", "train.lr", "model.layers[0].units", "model.layers[1].type",
+                               "model.layers[1].units", "model.layers[1].activation"}
+    assert diff.loc["train.lr"].tolist() == [0.03, 0.1, 0.03]
+    assert diff.loc["data.features", "faster"] == "x1, x2, x1x2"
+    assert diff.loc["model.layers[1].units", "shallow"] == "—"
+    assert dg.settings_diff({"a": base.to_dict(), "b": base.to_dict()}).empty
+
+
+def test_final_metrics_and_csv():
+    runs = {"a": history([1.0, 0.5]), "b": history([0.9, 0.3, 0.7])}
+    table = dg.final_metrics(runs)
+    assert table.loc["a", "epoch"] == 2 and table["epoch"].dtype.kind == "i"
+    assert table.loc["b", "test_loss"] == pytest.approx(0.8)
+    assert table.loc["b", "best_test_loss"] == pytest.approx(0.4)
+    lines = dg.metrics_csv(runs).splitlines()
+    assert lines[0].startswith("run,epoch,train_loss,test_loss") and len(lines) == 6 and lines[3].startswith("b,1,0.9")
+    assert math.isnan(dg.final_metrics({"empty": history([])}).loc["empty", "best_test_loss"])

@@ -1,0 +1,179 @@
+"""Training charts (traces, names, colours, axes) and the per-neuron maps they draw from."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from playground import Experiment
+from playground.charts import (accuracy_figure, dataset_thumbnails, decision_boundary_figure, loss_figure,
+                               network_diagram, theme)
+from playground.neurons import dense_weights, neuron_maps, plane_points
+from playground.train import METRIC_COLUMNS
+
+
+def history(n: int = 3, regression: bool = False) -> pd.DataFrame:
+    def accuracy(base: float, e: int) -> float | None:
+        return None if regression else base + e / 10
+
+    rows = [{"epoch": e, "step": 4 * e, "train_loss": 1.0 / e, "test_loss": 1.2 / e, "train_accuracy": accuracy(0.5, e),
+             "test_accuracy": accuracy(0.4, e), "lr": 0.1, "seconds": float(e)} for e in range(1, n + 1)]
+    return pd.DataFrame(rows, columns=METRIC_COLUMNS)
+
+
+def by_name(fig):
+    return {t.name: t for t in fig.data}
+
+
+# --- loss and accuracy --------------------------------------------------------------------------------
+
+def test_loss_figure_train_test_and_batch_losses_on_the_epoch_axis():
+    fig = loss_figure(history(), step_losses=[3.0, 2.0, 1.0], loss_stride=2, steps_per_epoch=4)
+    traces = by_name(fig)
+    assert list(traces) == ["batch loss", "train loss", "test loss"]
+    # step_losses[i] is the loss of step i * stride + 1: steps 1, 3, 5 -> epochs 0.25, 0.75, 1.25
+    assert list(traces["batch loss"].x) == pytest.approx([0.25, 0.75, 1.25])
+    assert list(traces["train loss"].y) == pytest.approx([1.0, 0.5, 1 / 3])
+    assert traces["train loss"].line.color == theme.TRAIN and traces["test loss"].line.color == theme.TEST
+    assert fig.layout.xaxis.title.text == "epoch" and fig.layout.yaxis.title.text == "loss"
+
+
+def test_loss_figure_thins_long_curves_evenly():
+    losses = np.linspace(1.0, 0.0, 5000)
+    fig = loss_figure(history(), step_losses=losses, loss_stride=3, steps_per_epoch=10)
+    batch = by_name(fig)["batch loss"]
+    assert len(batch.x) == 1000
+    assert batch.x[1] == pytest.approx((5 * 3 + 1) / 10) and batch.y[1] == pytest.approx(losses[5])
+
+
+def test_loss_figure_without_steps_per_epoch_draws_only_epoch_curves_and_log_axis():
+    fig = loss_figure(history(), step_losses=[1.0, 0.5], log_y=True)
+    assert [t.name for t in fig.data] == ["train loss", "test loss"]
+    assert fig.layout.yaxis.type == "log"
+
+
+def test_accuracy_figure_percent_axis_and_regression_note():
+    fig = accuracy_figure(history())
+    assert [t.name for t in fig.data] == ["train accuracy", "test accuracy"]
+    assert list(fig.data[1].y) == pytest.approx([0.5, 0.6, 0.7])
+    assert fig.layout.yaxis.tickformat == ".0%" and fig.layout.yaxis.title.text == "accuracy"
+    assert not fig.layout.annotations
+    note = accuracy_figure(history(regression=True)).layout.annotations
+    assert len(note) == 1 and "regression" in note[0].text
+
+
+# --- decision map and thumbnails ----------------------------------------------------------------------
+
+GRID = {"x1": [-1.0, 0.0, 1.0], "x2": [-1.0, 0.0, 1.0], "z": [[0.1, 0.2, 0.3], [0.4, 0.6, 0.7], [0.8, 0.9, 1.0]]}
+POINTS = np.array([[0.5, 0.5], [-0.5, -0.5]])
+
+
+def test_decision_boundary_binary_heatmap_points_by_class_and_test_outline():
+    fig = decision_boundary_figure(GRID, POINTS, np.array([1.0, 0.0]), "binary",
+                                   test_points=np.array([[0.1, 0.2]]), test_labels=np.array([1.0]))
+    heat, train, test = fig.data
+    assert heat.type == "heatmap" and np.asarray(heat.z) == pytest.approx(np.array(GRID["z"]))
+    assert (fig.layout.coloraxis.cmin, fig.layout.coloraxis.cmax) == (0.0, 1.0)
+    assert list(train.marker.color) == [theme.CLASS_1, theme.CLASS_0]
+    assert (train.name, test.name) == ("train", "test")
+    assert train.marker.line.color == "white" and test.marker.line.color == "black"
+    assert fig.layout.yaxis.scaleanchor == "x" and fig.layout.xaxis.title.text == "x1"
+
+
+def test_decision_boundary_discretize_and_no_test_trace_by_default():
+    fig = decision_boundary_figure(GRID, POINTS, np.array([1.0, 0.0]), discretize=True)
+    assert np.asarray(fig.data[0].z).tolist() == [[0, 0, 0], [0, 1, 1], [1, 1, 1]]
+    assert [t.name for t in fig.data] == ["model output", "train"]
+
+
+def test_decision_boundary_regression_shares_one_colour_scale_over_the_label_range():
+    fig = decision_boundary_figure(GRID, POINTS, np.array([-2.0, 5.0]), "regression")
+    assert (fig.layout.coloraxis.cmin, fig.layout.coloraxis.cmax) == (-2.0, 5.0)
+    assert fig.data[1].marker.coloraxis == "coloraxis" and list(fig.data[1].marker.color) == [-2.0, 5.0]
+
+
+def test_dataset_thumbnails_one_plot_per_set_and_the_selected_one_framed():
+    sets = {name: (POINTS * (i + 1), np.array([0.0, 1.0]), "binary") for i, name in enumerate("abcde")}
+    sets["r"] = (POINTS, np.array([-1.0, 1.0]), "regression")
+    fig = dataset_thumbnails(sets, selected="c", cols=4)
+    assert [t.name for t in fig.data] == list(sets)
+    assert [a.text for a in fig.layout.annotations] == list(sets)
+    (frame,) = fig.layout.shapes
+    assert frame.xref == "x3 domain" and frame.line.color == theme.CLASS_1
+    assert fig.data[-1].marker.colorscale is not None  # regression thumbnails carry their own colour scale
+    assert fig.layout.height == 2 * 90
+
+
+# --- network diagram ----------------------------------------------------------------------------------
+
+WEIGHTS = [np.array([[1.0, -2.0], [0.5, 6.0], [-0.1, 0.0]]), np.array([[3.0, -3.0, 0.2]])]  # 2 -> 3 -> 1
+
+
+def test_network_diagram_links_by_sign_and_width_with_one_hover_per_weight():
+    fig = network_diagram(WEIGHTS, input_names=["x1", "x2"])
+    links = [t for t in fig.data if t.mode == "lines"]
+    positive = [t for t in links if t.line.color == theme.POSITIVE]
+    negative = [t for t in links if t.line.color == theme.NEGATIVE]
+    assert sum(t.x.count(None) for t in positive) == 6 and sum(t.x.count(None) for t in negative) == 3
+    widths = {t.line.width for t in links}
+    assert min(widths) < 2 and max(widths) > 9           # |w| 0 is thin, |w| 6 (clamped at 5) is widest
+    (hover,) = [t for t in fig.data if t.name == "weights"]
+    assert len(hover.hovertext) == 9 and "x2 → layer 1 unit 2<br>weight 6.000" in hover.hovertext
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles[:3] == ["input<br>2 units", "hidden 1<br>3 units", "output<br>1 unit"] and "x1" in titles
+
+
+def test_network_diagram_of_a_diverged_run_draws_nan_weights_as_grey_links():
+    weights = [WEIGHTS[0], np.array([[np.nan, np.inf, 1.0]])]
+    maps = {"inputs": [np.full((2, 2), np.nan)] * 2, "hidden": [np.full((3, 2, 2), np.nan)], "output": np.zeros((2, 2))}
+    fig = network_diagram(weights, maps)
+    (broken,) = [t for t in fig.data if t.name == "non-finite weights"]
+    assert broken.x.count(None) == 2 and broken.line.color == "#9e9e9e"
+    assert (fig.data[-6].zmin, fig.data[-6].zmax) == (-1.0, 1.0)     # an all-NaN input map still gets a range
+
+
+def test_network_diagram_with_maps_draws_a_heatmap_per_node_on_its_own_axes():
+    maps = {"inputs": [np.full((4, 4), 3.0), np.full((4, 4), -0.5)],
+            "hidden": [np.zeros((3, 4, 4))], "output": np.full((4, 4), 0.7)}
+    fig = network_diagram(WEIGHTS, maps, output_range=(0.0, 1.0))
+    heat = [t for t in fig.data if t.type == "heatmap"]
+    assert len(heat) == 2 + 3 + 1 and len({t.xaxis for t in heat}) == 6
+    assert (heat[0].zmin, heat[0].zmax) == (-3.0, 3.0)     # each input map on its own symmetric range
+    assert (heat[2].zmin, heat[2].zmax) == (-1.0, 1.0)     # hidden units on [-1, 1], as TF Playground
+    assert (heat[-1].zmin, heat[-1].zmax) == (0.0, 1.0)
+    domain = fig.layout[heat[-1].xaxis.replace("x", "xaxis")].domain
+    assert 0 < domain[0] < domain[1] <= 1
+
+
+# --- neuron maps: what the diagram shows, checked against the model itself ----------------------------
+
+@pytest.fixture(scope="module")
+def exp():
+    e = Experiment.from_dict({"data": {"name": "xor", "features": ["x1", "x2", "x1x2"]},
+                              "model": {"layers": [{"type": "dense", "units": 3, "activation": "tanh"},
+                                                   {"type": "dropout", "rate": 0.2},
+                                                   {"type": "dense", "units": 2, "activation": "relu"}]},
+                              "train": {"epochs": 2}})
+    e.fit()
+    return e
+
+
+def test_neuron_maps_match_the_decision_grid_and_a_hand_computed_unit(exp):
+    maps = neuron_maps(exp, resolution=7, extent=3.0)
+    assert [m.shape for m in maps["inputs"]] == [(7, 7)] * 3
+    assert [m.shape for m in maps["hidden"]] == [(3, 7, 7), (2, 7, 7)]  # the dropout block has no units
+    grid = exp.decision_grid(7, 3.0)
+    assert maps["output"] == pytest.approx(np.array(grid["z"]), abs=1e-6)
+    axis, points = plane_points(7, 3.0)
+    assert maps["axis"] == pytest.approx(axis.numpy())
+    i, j = 2, 5                                             # row i is x2 = axis[i], column j is x1 = axis[j]
+    x1, x2 = axis[j].item(), axis[i].item()
+    assert maps["inputs"][2][i, j] == pytest.approx(x1 * x2)
+    w, b = exp.model.dense_0[0].weight.detach(), exp.model.dense_0[0].bias.detach()
+    expected = torch.tanh(w @ torch.tensor([x1, x2, x1 * x2]) + b)
+    assert maps["hidden"][0][:, i, j] == pytest.approx(expected.numpy(), abs=1e-5)
+
+
+def test_dense_weights_are_the_linear_matrices_in_order(exp):
+    weights = dense_weights(exp.model)
+    assert [w.shape for w in weights] == [(3, 3), (2, 3), (1, 2)]
+    assert np.array_equal(weights[0], exp.model.dense_0[0].weight.detach().numpy())

@@ -1,0 +1,414 @@
+"""Playground, Build and Train pages under AppTest: widgets -> spec -> run -> charts, and bad input.
+
+Runs train in their background threads as in the app; a test waits for the progress it needs (with a
+generous timeout, never asserting how long it took) and the `app` fixture stops every run afterwards.
+"""
+import base64
+import json
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from playground import DataSpec, ExperimentSpec, ModelSpec, TrainSpec
+from playground.data import DataError, images
+from ui import build
+from ui.share import encode_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN_KEYS = ("run", "playground_run")
+
+
+@pytest.fixture
+def app():
+    """Open a page of the app (path from the repo root) under AppTest; stops its Run threads at the end."""
+    opened = []
+
+    def open_page(path: str) -> AppTest:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).switch_page(path)
+        opened.append(at)
+        return at
+
+    yield open_page
+    for at in opened:
+        for key in RUN_KEYS:
+            if key in at.session_state:
+                at.session_state[key].stop()
+                assert not at.session_state[key].thread_alive
+
+
+def wait_for(predicate, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "the run did not get there in time"
+        time.sleep(0.05)
+
+
+def _decode(value):
+    """Plotly's JSON with its typed arrays ({"dtype", "bdata"[, "shape"]}) turned back into numpy arrays."""
+    if isinstance(value, dict) and "bdata" in value:
+        array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        return array.reshape([int(n) for n in str(value["shape"]).split(",")]) if "shape" in value else array
+    if isinstance(value, dict):
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+def chart(at: AppTest, key: str) -> dict:
+    """The figure of the plotly chart drawn with `key`, as the browser receives it."""
+    (element,) = [c for c in at.get("plotly_chart") if c.proto.id.endswith(key)]
+    return _decode(json.loads(element.proto.spec))
+
+
+def trace(figure: dict, name: str) -> dict:
+    (found,) = [t for t in figure["data"] if t.get("name") == name]
+    return found
+
+
+def epoch_shown(at: AppTest) -> int:
+    (metric,) = [m for m in at.metric if m.label == "Epoch"]
+    return int(metric.value.replace(",", ""))
+
+
+# --- Playground -------------------------------------------------------------------------------------
+
+def test_playground_opens_ready_to_train_with_diagram_map_and_thumbnails(app):
+    at = app("pages/playground.py").run()
+    assert not at.exception
+    run = at.session_state["playground_run"]
+    assert run.state == "ready" and run.exp.spec.data.name == "circle"
+    assert epoch_shown(at) == 0 and at.button(key="pg_play").label == "Play"
+    diagram = chart(at, "pg_diagram")
+    assert sum(t["type"] == "heatmap" for t in diagram["data"]) == 2 + 4 + 2 + 1  # inputs, 4 and 2 units, output
+    assert len(trace(chart(at, "pg_boundary"), "train")["x"]) == 250       # the training half of 500 points
+    assert [t["name"] for t in chart(at, "pg_thumbnails")["data"]] == list(at.radio(key="playground:data.name").options)
+
+
+def test_playground_play_trains_live_and_pause_stops_at_once(app):
+    at = app("pages/playground.py").run()
+    at.radio(key="playground:data.name").set_value("xor").run()
+    at.select_slider(key="playground:train.lr").set_value(0.1).run()
+    at.button(key="pg_play").click().run()
+    run = at.session_state["playground_run"]
+    assert run.state == "running" and run.exp.spec.data.name == "xor" and run.exp.spec.train.lr == 0.1
+    assert at.button(key="pg_play").label == "Pause"
+    wait_for(lambda: run.snapshot().epoch >= 3)
+    at.button(key="pg_play").click().run()
+    assert run.state == "paused"
+    epochs = run.snapshot().epoch
+    assert epoch_shown(at) == epochs >= 3
+    loss = chart(at, "pg_loss")
+    assert len(trace(loss, "train loss")["x"]) == epochs
+    assert len(trace(loss, "batch loss")["y"]) >= min(run.snapshot().step, 500)  # long curves are thinned
+    assert any(re.match(r"Test loss \*\*\d\.\d{3}\*\* · Training loss \*\*\d\.\d{3}", m.value) for m in at.markdown)
+
+
+def test_playground_step_trains_one_epoch_and_reset_archives_and_stops_the_thread(app):
+    at = app("pages/playground.py").run()
+    at.radio(key="playground:data.name").set_value("xor").run()
+    at.button(key="pg_step").click().run()
+    assert epoch_shown(at) == 1
+    old = at.session_state["playground_run"]
+    old.start()
+    wait_for(lambda: old.snapshot().epoch >= 2)
+    at.button(key="pg_reset").click().run()
+    assert not old.thread_alive and old.state == "stopped"
+    new = at.session_state["playground_run"]
+    assert new is not old and new.state == "ready" and epoch_shown(at) == 0
+    assert new.exp.spec == old.exp.spec                       # same settings, fresh run
+    (archived,) = at.session_state["finished_runs"]
+    assert archived.spec.data.name == "xor" and len(archived.history) >= 2
+
+
+def test_playground_changing_a_setting_starts_a_new_run_and_keeps_the_settings(app):
+    at = app("pages/playground.py").run()
+    at.radio(key="playground:data.name").set_value("spiral").run()
+    at.button(key="pg_step").click().run()
+    first = at.session_state["playground_run"]
+    at.slider(key="playground:data.noise_percent").set_value(20).run()
+    at.checkbox(key="playground:data.features.sin_x1").check().run()
+    at.number_input(key="playground:hidden_layers").set_value(3).run()
+    run = at.session_state["playground_run"]
+    assert run is not first and run.state == "ready"
+    data, layers = run.exp.spec.data, run.exp.spec.model.layers
+    assert (data.name, data.noise, data.features) == ("spiral", 0.2, ("x1", "x2", "sin_x1"))
+    assert [l.units for l in layers] == [4, 2, 4] and {l.activation for l in layers} == {"tanh"}
+    assert len(at.session_state["finished_runs"]) == 1        # the trained one is kept; untrained ones are not
+    assert at.radio(key="playground:data.name").value == "spiral"
+
+
+def test_playground_with_no_feature_warns_and_keeps_the_last_network(app):
+    at = app("pages/playground.py").run()
+    at.checkbox(key="playground:data.features.x1").uncheck().run()
+    run = at.session_state["playground_run"]
+    assert run.exp.spec.data.features == ("x2",)
+    at.checkbox(key="playground:data.features.x2").uncheck().run()
+    assert not at.exception and "data.features" in at.warning[0].value
+    assert at.session_state["playground_run"] is run
+    assert not at.checkbox(key="playground:data.features.x2").value   # what the user set is what they see
+
+
+def test_playground_regression_set_uses_mse_and_says_so(app):
+    at = app("pages/playground.py").run()
+    at.radio(key="playground:data.name").set_value("plane").run()
+    assert any("regression" in m.value for m in at.sidebar.markdown)
+    at.button(key="pg_step").click().run()
+    run = at.session_state["playground_run"]
+    assert run.exp.spec.train.loss == "mse" and run.snapshot().history["train_accuracy"].isna().all()
+    assert at.checkbox(key="pg_discretize").disabled
+
+
+def test_playground_diverged_run_says_so_and_reset_starts_over(app):
+    at = app("pages/playground.py").run()
+    at.radio(key="playground:data.name").set_value("plane").run()
+    at.select_slider(key="playground:train.lr").set_value(10.0).run()
+    at.button(key="pg_play").click().run()
+    run = at.session_state["playground_run"]
+    assert run.wait(60) and run.state == "diverged"
+    at.run()
+    assert not at.exception
+    assert at.error[0].value.startswith("Diverged: the loss became")
+    assert at.button(key="pg_play").disabled and at.button(key="pg_step").disabled
+    at.button(key="pg_reset").click().run()
+    assert at.session_state["playground_run"].state == "ready" and not at.button(key="pg_play").disabled
+
+
+# --- Build ------------------------------------------------------------------------------------------
+
+def test_build_flat_data_shows_summary_and_the_spec_train_will_use(app):
+    at = app("pages/build.py").run()
+    assert not at.exception and not at.error
+    summary = at.dataframe[0].value
+    assert list(summary["layer"]) == ["input", "dense_0", "dense_1", "output"]
+    assert list(summary["params"]) == [0, 2 * 8 + 8, 8 * 8 + 8, 8 + 1]
+
+
+def test_build_conv_on_flat_data_names_the_layer_and_keeps_the_stack(app):
+    at = app("pages/build.py").run()
+    spec_before = at.session_state["spec"]
+    at.selectbox(key="build_add_type").set_value("conv2d").run()
+    at.button(key="build_add").click().run()
+    assert not at.exception
+    assert "model.layers[2]: conv2d needs image input" in at.error[0].value
+    assert [l["type"] for l in at.session_state["main:layers"]] == ["dense", "dense", "conv2d"]
+    assert at.session_state["spec"] == spec_before            # Train keeps the last valid network
+
+    at.selectbox(key="main:data.name").set_value("digits").run()
+    assert "model.layers[2]" in at.error[0].value              # the dense layers flatten the images first
+    conv_id = at.session_state["main:layers"][2]["id"]
+    at.button(key=f"build_{conv_id}_up").click().run()
+    at.button(key=f"build_{conv_id}_up").click().run()
+    assert not at.error
+    summary = at.dataframe[0].value
+    assert list(summary["layer"][:3]) == ["input", "conv2d_0", "flatten_1"]
+    assert list(summary["output shape"][:2]) == ["(1, 8, 8)", "(16, 8, 8)"]
+    spec = at.session_state["spec"]
+    assert spec.data.name == "digits" and spec.model.layers[0].type == "conv2d"
+    assert spec.train.loss == "cross_entropy"                   # bce was the toy set's; digits has 10 classes
+
+
+def test_build_layer_params_come_from_the_registry_and_removing_keeps_the_others(app):
+    at = app("pages/build.py").run()
+    at.selectbox(key="build_add_type").set_value("dropout").run()
+    at.button(key="build_add").click().run()
+    dropout_id = at.session_state["main:layers"][2]["id"]
+    at.number_input(key=f"main:layer{dropout_id}.rate").set_value(0.3).run()
+    first_id = at.session_state["main:layers"][0]["id"]
+    at.number_input(key=f"main:layer{first_id}.units").set_value(5).run()
+    at.button(key=f"build_{first_id}_remove").click().run()
+    layers = at.session_state["spec"].model.layers
+    assert [(l.type, l.units, l.rate) for l in layers] == [("dense", 8, None), ("dropout", None, 0.3)]
+
+
+def test_build_regression_data_switches_a_classification_loss(app):
+    at = app("pages/build.py").run()
+    at.selectbox(key="main:data.name").set_value("linear").run()
+    assert at.session_state["spec"].train.loss == "mse"
+
+
+def test_build_image_set_not_downloaded_says_what_to_do(app, tmp_path, monkeypatch):
+    monkeypatch.setenv(images.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(images, "can_reach", lambda url, timeout=0: False)
+    build.data_info.clear()
+    at = app("pages/build.py").run()
+    at.selectbox(key="main:data.name").set_value("mnist").run()
+    assert "needs download" in at.info[0].value and "digits" in at.info[0].value
+    at.button(key="build_download").click().run()
+    assert not at.exception
+    assert "cannot reach" in at.error[0].value and "digits" in at.error[0].value
+    assert len(at.session_state["main:layers"]) == 2
+
+
+CSV = b"a,b,label\n" + b"".join(f"{i % 7},{(i * 3) % 5},{'yes' if i % 2 else 'no'}\n".encode() for i in range(40))
+
+
+def test_build_csv_upload_trains_on_the_chosen_target(app):
+    at = app("pages/build.py").run()
+    at.selectbox(key="main:data.name").set_value("csv").run()
+    assert "Upload a CSV" in at.info[0].value
+    at.file_uploader(key="build_csv_upload").set_value(("table.csv", CSV, "text/csv")).run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="main:data.target").value == "label"
+    spec = at.session_state["spec"]
+    assert spec.data.name == "csv" and spec.data.target == "label" and Path(spec.data.path).read_bytes() == CSV
+    summary = at.dataframe[0].value
+    assert summary["output shape"].iloc[0] == "(2)" and summary["output shape"].iloc[-1] == "(1)"
+
+
+def test_build_another_csv_offers_its_own_columns(app):
+    at = app("pages/build.py").run()
+    at.selectbox(key="main:data.name").set_value("csv").run()
+    at.file_uploader(key="build_csv_upload").set_value(("table.csv", CSV, "text/csv")).run()
+    other = b"u,v,w\n" + b"".join(f"{i},{i % 3},{i * 0.5}\n".encode() for i in range(30))
+    at.file_uploader(key="build_csv_upload").set_value(("other.csv", other, "text/csv")).run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="main:data.target").options == ["u", "v", "w"]
+    assert at.session_state["spec"].data.target == "w" and Path(at.session_state["spec"].data.path).read_bytes() == other
+
+
+def test_build_csv_with_a_text_feature_names_the_cell(app):
+    at = app("pages/build.py").run()
+    at.selectbox(key="main:data.name").set_value("csv").run()
+    at.file_uploader(key="build_csv_upload").set_value(("bad.csv", CSV, "text/csv")).run()
+    at.selectbox(key="main:data.target").set_value("a").run()
+    assert "column 'label' has a non-numeric value 'no'" in at.error[0].value
+    assert at.session_state["spec"].data.target == "label"     # the last valid choice is what Train uses
+
+
+def test_save_upload_names_by_content_and_replaces_the_previous_file(tmp_path):
+    first = build.save_upload(b"x,y\n1,2\n", tmp_path)
+    assert build.save_upload(b"x,y\n1,2\n", tmp_path) == first
+    second = build.save_upload(b"x,y\n3,4\n", tmp_path)
+    assert second != first and not first.exists() and second.read_bytes() == b"x,y\n3,4\n"
+    with pytest.raises(DataError, match="limit"):
+        build.save_upload(b"0" * (build.MAX_CSV_BYTES + 1), tmp_path)
+
+
+# --- Train ------------------------------------------------------------------------------------------
+
+def train_page(app, **train) -> AppTest:
+    at = app("pages/train.py")
+    at.session_state["spec"] = ExperimentSpec(
+        data=DataSpec("xor", n_samples=200), model=ModelSpec.from_dict({"layers": [
+            {"type": "dense", "units": 6, "activation": "tanh"}]}), train=TrainSpec(**train))
+    return at.run()
+
+
+def test_train_start_runs_to_finished_with_curves_and_progress(app):
+    at = train_page(app, epochs=50)
+    at.number_input(key="main:train.epochs").set_value(4).run()
+    at.button(key="train_start").click().run()
+    run = at.session_state["run"]
+    assert run.exp.spec.train.epochs == 4
+    assert run.wait(60)
+    at.run()
+    assert not at.exception
+    assert at.success[0].value == "Done: finished 4 epochs."
+    assert at.get("progress")[0].value == 100
+    figure = chart(at, "train_loss_chart")
+    assert list(trace(figure, "train loss")["x"]) == [1, 2, 3, 4]
+    assert len(trace(figure, "batch loss")["y"]) == run.snapshot().step
+    assert trace(chart(at, "train_accuracy_chart"), "test accuracy")["y"][-1] > 0
+
+
+def test_train_pause_resume_stop_act_at_once(app):
+    at = train_page(app, epochs=100_000)
+    at.button(key="train_start").click().run()
+    run = at.session_state["run"]
+    wait_for(lambda: run.snapshot().step > 0)
+    at.button(key="train_pause").click().run()
+    assert run.state == "paused" and at.button(key="train_resume").disabled is False
+    at.button(key="train_resume").click().run()
+    assert run.state == "running"
+    at.button(key="train_stop").click().run()
+    assert run.state == "stopped" and not run.thread_alive
+    assert "Stopped at epoch" in at.warning[0].value
+
+
+def test_train_step_takes_one_step(app):
+    at = train_page(app)
+    at.button(key="train_step").click().run()
+    run = at.session_state["run"]
+    assert run.snapshot().step == 1 and run.state == "paused" and not run.thread_alive
+
+
+def test_train_unavailable_device_is_a_clear_error(app):
+    missing = [d for d, ok in (("mps", torch.backends.mps.is_available()), ("cuda", torch.cuda.is_available()))
+               if not ok]
+    if not missing:
+        pytest.skip("this machine has both cuda and mps")
+    at = train_page(app)
+    at.selectbox(key="main:train.device").set_value(missing[0]).run()
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    assert f"train.device: {missing[0]} was asked for but this machine has none" in at.error[0].value
+    assert "run" not in at.session_state
+
+
+def test_train_invalid_combination_names_the_field_and_disables_start(app):
+    at = train_page(app)
+    at.checkbox(key="main:train.nesterov").check().run()
+    assert "train.nesterov: needs optimizer sgd with momentum > 0" in at.error[0].value
+    assert at.button(key="train_start").disabled
+    at.number_input(key="main:train.momentum").set_value(0.9).run()
+    assert not at.error and at.session_state["spec"].train.nesterov
+
+
+def test_train_divergence_shows_the_engine_message(app):
+    at = app("pages/train.py")
+    at.session_state["spec"] = ExperimentSpec(data=DataSpec("linear", n_samples=100),
+                                              train=TrainSpec(loss="mse", lr=10.0, epochs=20))
+    at.run()
+    at.button(key="train_start").click().run()
+    run = at.session_state["run"]
+    assert run.wait(60)
+    at.run()
+    assert run.state == "diverged" and at.error[0].value.startswith("Diverged: the loss became")
+
+
+# --- the app ----------------------------------------------------------------------------------------
+
+def test_app_opens_on_the_playground_and_reaches_build_and_train():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not at.exception and "playground_run" in at.session_state
+    for page in ("pages/build.py", "pages/train.py", "pages/playground.py"):
+        at.switch_page(page).run()
+        assert not at.exception, page
+
+
+def test_playground_settings_and_run_survive_a_visit_to_another_page(app):
+    at = app("pages/playground.py").run()
+    at.radio(key="playground:data.name").set_value("gauss").run()
+    at.slider(key="playground:data.train_percent").set_value(70).run()
+    at.select_slider(key="playground:train.lr").set_value(0.3).run()
+    at.button(key="pg_step").click().run()
+    run = at.session_state["playground_run"]
+    at.switch_page("pages/build.py").run()
+    at.switch_page("pages/playground.py").run()
+    assert not at.exception
+    assert at.session_state["playground_run"] is run and epoch_shown(at) == 1
+    assert at.radio(key="playground:data.name").value == "gauss"
+    assert at.slider(key="playground:data.train_percent").value == 70
+    assert at.select_slider(key="playground:train.lr").value == 0.3
+
+
+def test_share_link_opens_the_playground_with_its_experiment():
+    spec = ExperimentSpec(data=DataSpec("xor", noise=0.1, features=("x1", "x2", "x1x2")),
+                          model=ModelSpec.from_dict({"layers": [{"type": "dense", "units": 3, "activation": "relu"}]}),
+                          train=TrainSpec(lr=0.3, epochs=10_000))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params["exp"] = encode_spec(spec)
+    at.run()
+    try:
+        assert not at.exception
+        assert at.radio(key="playground:data.name").value == "xor"
+        assert at.number_input(key="playground:model.layers[0].units").value == 3
+        assert at.session_state["playground_run"].exp.spec == spec
+    finally:
+        at.session_state["playground_run"].stop()

@@ -1,0 +1,147 @@
+"""Widgets generated from the engine's registries and spec fields: one table row per setting.
+
+A widget's key is its slot and its spec path (`"main:train.lr"`), its first value comes from the spec,
+and a page turns the values back into a spec. Values live in `st.session_state` under those keys, so
+they survive reruns; a page switch drops them and they come back from the stored spec.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+import streamlit as st
+
+from playground import TrainSpec, registry
+
+
+@dataclass(frozen=True)
+class Field:
+    """How one setting is edited: label, widget kind and its range or options."""
+    label: str
+    kind: str       # "select", "radio", "multi", "steps" (select_slider), "slider", "int", "float", "check"
+    options: Sequence[Any] = ()      # select, steps
+    lo: float | None = None          # int, float
+    hi: float | None = None
+    step: float | None = None
+    help: str = ""
+
+
+TRAIN_FIELDS: dict[str, Field] = {
+    "loss": Field("Loss", "select", registry.LOSSES),
+    "optimizer": Field("Optimizer", "select", tuple(registry.OPTIMIZERS)),
+    "lr": Field("Learning rate", "float", lo=1e-6, hi=10.0, step=0.001),
+    "momentum": Field("Momentum", "float", lo=0.0, hi=0.999, step=0.05, help="sgd and rmsprop"),
+    "nesterov": Field("Nesterov momentum", "check", help="sgd with momentum > 0"),
+    "schedule": Field("LR schedule", "select", registry.SCHEDULES, help="stepped once per epoch"),
+    "lr_step_size": Field("Epochs between decays", "int", lo=1, hi=100_000),
+    "lr_gamma": Field("Decay factor", "float", lo=0.01, hi=1.0, step=0.05),
+    "regularization": Field("Regularization", "select", registry.REGULARIZATIONS, help="penalty added to the loss"),
+    "reg_rate": Field("Regularization rate", "float", lo=0.0, hi=10.0, step=0.001),
+    "weight_decay": Field("Weight decay", "float", lo=0.0, hi=1.0, step=0.0001),
+    "batch_size": Field("Batch size", "int", lo=1, hi=1_000_000),
+    "epochs": Field("Epochs", "int", lo=1, hi=1_000_000),
+    "early_stopping_patience": Field("Early stopping patience", "int", lo=0, hi=100_000,
+                                     help="stop after this many epochs without a better test loss; 0 = off"),
+    "device": Field("Device", "select", registry.DEVICES, help="auto picks cuda, then mps, then cpu"),
+    "telemetry_every": Field("Telemetry every N steps", "int", lo=0, hi=1_000_000,
+                             help="weight/gradient/activation samples for Inspect; 0 = off"),
+}
+SEED_FIELD = Field("Seed", "int", lo=0, hi=2**31 - 1, help="data split, initial weights and batch order")
+
+LAYER_FIELDS: dict[str, Field] = {
+    "units": Field("Units", "int", lo=1, hi=4096),
+    "activation": Field("Activation", "select", tuple(registry.ACTIVATIONS)),
+    "filters": Field("Filters", "int", lo=1, hi=1024),
+    "kernel_size": Field("Kernel", "int", lo=1, hi=64),
+    "stride": Field("Stride", "int", lo=1, hi=64),
+    "padding": Field("Padding", "int", lo=0, hi=64),
+    "rate": Field("Rate", "float", lo=0.0, hi=0.95, step=0.05),
+}
+
+
+def nearest(options: Sequence[float], value: float) -> float:
+    """The option closest to `value` (a spec loaded from a file may hold a value no slider offers)."""
+    return min(options, key=lambda o: abs(o - value))
+
+
+def _seed_value(field: Field, value: Any) -> Any:
+    if field.kind in ("int", "slider", "float"):
+        value = min(max(value, field.lo), field.hi)  # a loaded spec may hold a value outside the widget's range
+        return float(value) if field.kind == "float" else int(value)
+    if field.kind == "steps":
+        return nearest(field.options, value)
+    if field.kind in ("select", "radio") and value not in field.options:
+        return field.options[0]
+    if field.kind == "multi":
+        return [v for v in value if v in field.options]
+    return value
+
+
+def field_input(key: str, field: Field, value: Any, **kwargs) -> Any:
+    """Draw the widget for `field` under `key`, starting at `value` the first time; return its value."""
+    if field.kind in ("select", "radio") and st.session_state.get(key, field.options[0]) not in field.options:
+        del st.session_state[key]  # the options changed under it (another CSV's columns): start from `value`
+    if key not in st.session_state:
+        st.session_state[key] = _seed_value(field, value)
+    common = dict(key=key, help=field.help or None, **kwargs)
+    if field.kind == "select":
+        return st.selectbox(field.label, field.options, **common)
+    if field.kind == "radio":
+        return st.radio(field.label, field.options, **common)
+    if field.kind == "multi":
+        return st.multiselect(field.label, field.options, **common)
+    if field.kind == "steps":
+        return st.select_slider(field.label, field.options, format_func=lambda v: f"{v:g}", **common)
+    if field.kind == "check":
+        return st.checkbox(field.label, **common)
+    if field.kind == "slider":
+        return st.slider(field.label, min_value=int(field.lo), max_value=int(field.hi), step=int(field.step or 1),
+                         **common)
+    if field.kind == "int":
+        return st.number_input(field.label, min_value=int(field.lo), max_value=int(field.hi), step=1, **common)
+    return st.number_input(field.label, min_value=field.lo, max_value=field.hi, step=field.step, format="%g", **common)
+
+
+def _shown(name: str, spec: TrainSpec) -> bool:
+    """Settings that only matter with another setting are drawn only then (they keep their value)."""
+    if name == "momentum":
+        return spec.optimizer in ("sgd", "rmsprop")
+    if name == "nesterov":
+        return spec.optimizer == "sgd"
+    if name == "lr_step_size":
+        return spec.schedule == "step"
+    if name == "lr_gamma":
+        return spec.schedule in ("step", "exponential")
+    if name == "reg_rate":
+        return spec.regularization != "none"
+    return True
+
+
+TRAIN_GROUPS = (("Objective", ("loss", "optimizer", "lr", "momentum", "nesterov", "schedule", "lr_step_size",
+                               "lr_gamma")),
+                ("Regularization", ("regularization", "reg_rate", "weight_decay", "early_stopping_patience")),
+                ("Run", ("batch_size", "epochs", "device", "telemetry_every")))
+
+
+def train_controls(defaults: TrainSpec, seed: int, slot: str) -> tuple[TrainSpec, int]:
+    """All training settings by group, two to a row, generated from TRAIN_FIELDS; returns (train spec, seed).
+
+    The result is not validated (a page calls `validate()` and shows the SpecError).
+    """
+    values = {f.name: getattr(defaults, f.name) for f in fields(TrainSpec)}
+    if values["early_stopping_patience"] is None:
+        values["early_stopping_patience"] = 0
+    for title, names in TRAIN_GROUPS:
+        st.markdown(f"**{title}**")
+        shown = [name for name in names if _shown(name, TrainSpec(**values))]
+        columns = st.columns(2)
+        for i, name in enumerate(shown):
+            with columns[i % 2]:
+                values[name] = field_input(f"{slot}:train.{name}", TRAIN_FIELDS[name], values[name])
+        if title == "Run":
+            with columns[len(shown) % 2]:
+                seed = field_input(f"{slot}:seed", SEED_FIELD, seed)
+    values["early_stopping_patience"] = values["early_stopping_patience"] or None
+    values["nesterov"] = values["nesterov"] and _shown("nesterov", TrainSpec(**values))
+    return replace(defaults, **values), seed

@@ -1,0 +1,198 @@
+"""The Playground's pieces: TF-Playground-style controls over the playground spec, and its live panels.
+
+Settings are TF Playground's (its learning-rate and regularization-rate lists, up to 6 hidden layers of
+up to 8 neurons, one activation for all). The loss follows the dataset's task. Any change that makes a
+different experiment replaces the run, as TF Playground resets; the old one is archived by ui.session.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import streamlit as st
+
+from playground import ExperimentSpec, LayerSpec, ModelSpec, Run, Snapshot, SpecError, registry
+from playground.charts import dataset_thumbnails, decision_boundary_figure, loss_figure, network_diagram
+from playground.data import DATASETS, TOY_DATASETS, TOY_FEATURES
+from playground.data.toy import make_toy
+from playground.neurons import dense_weights, neuron_maps
+
+from . import session
+from .controls import Field, field_input
+from .live import status_message, steps_to_epoch_end
+
+SLOT = session.PLAYGROUND
+LEARNING_RATES = (0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+REG_RATES = (0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+MAX_HIDDEN_LAYERS, MAX_UNITS, NEW_LAYER_UNITS = 6, 8, 4
+GRID, NODE_GRID = 60, 20          # decision map and per-neuron map resolutions
+TASK_LOSS = {"binary": "bce", "regression": "mse"}
+FEATURE_LABELS = {"x1": "X₁", "x2": "X₂", "x1^2": "X₁²", "x2^2": "X₂²", "x1x2": "X₁X₂",
+                  "sin_x1": "sin(X₁)", "sin_x2": "sin(X₂)"}
+FIELDS = {
+    "data.name": Field("Dataset", "radio", TOY_DATASETS),
+    "data.train_percent": Field("Ratio of training to test data (%)", "slider", lo=10, hi=90, step=10),
+    "data.noise_percent": Field("Noise (%)", "slider", lo=0, hi=50, step=5),
+    "train.batch_size": Field("Batch size", "slider", lo=1, hi=30),
+    "train.lr": Field("Learning rate", "steps", LEARNING_RATES),
+    "activation": Field("Activation", "select", tuple(registry.ACTIVATIONS)),
+    "train.regularization": Field("Regularization", "select", registry.REGULARIZATIONS),
+    "train.reg_rate": Field("Regularization rate", "steps", REG_RATES),
+    "hidden_layers": Field("Hidden layers", "int", lo=0, hi=MAX_HIDDEN_LAYERS),
+}
+
+
+def _field(name: str, value, **kwargs):
+    return field_input(f"{SLOT}:{name}", FIELDS[name], value, **kwargs)
+
+
+@st.cache_data
+def _thumbnail_sets() -> dict[str, tuple[np.ndarray, np.ndarray, str]]:
+    sets = {}
+    for name in TOY_DATASETS:
+        _, labels, _, _, points, _ = make_toy(name, 300, 0.0, 0.05, ("x1", "x2"), 0)
+        sets[name] = (points.numpy(), labels.numpy(), DATASETS[name].task)
+    return sets
+
+
+def data_controls(spec: ExperimentSpec) -> dict:
+    """Dataset (with thumbnails), split, noise, batch size and Regenerate; returns the chosen values."""
+    selected = st.session_state.get(f"{SLOT}:data.name", spec.data.name)
+    st.plotly_chart(dataset_thumbnails(_thumbnail_sets(), selected, height_per_row=75), key="pg_thumbnails",
+                    config={"staticPlot": True})
+    name = _field("data.name", spec.data.name, horizontal=True)
+    st.markdown(f"Problem type: **{'regression' if DATASETS[name].task == 'regression' else 'classification'}**")
+    values = {"name": name,
+              "train_percent": _field("data.train_percent", round(100 * (1 - spec.data.test_fraction))),
+              "noise_percent": _field("data.noise_percent", round(100 * spec.data.noise)),
+              "batch_size": _field("train.batch_size", spec.train.batch_size)}
+    st.button("Regenerate", key="pg_regenerate", on_click=_regenerate, help="new random points and weights")
+    return values
+
+
+def _regenerate() -> None:
+    spec = session.get_spec(SLOT)
+    session.set_spec(spec.replace(seed=spec.seed + 1), SLOT)
+
+
+def _dense_layers(spec: ExperimentSpec) -> list[LayerSpec]:
+    """The spec's dense layers, at most MAX_HIDDEN_LAYERS: all the Playground draws of a loaded spec."""
+    return [layer for layer in spec.model.layers if layer.type == "dense"][:MAX_HIDDEN_LAYERS]
+
+
+def hyper_controls(spec: ExperimentSpec, columns) -> dict:
+    """Learning rate, activation, regularization and its rate, one per column; returns the values."""
+    dense = _dense_layers(spec)
+    activation = dense[0].activation if dense else "tanh"
+    names = ("train.lr", "activation", "train.regularization", "train.reg_rate")
+    defaults = (spec.train.lr, activation, spec.train.regularization, spec.train.reg_rate)
+    values = {}
+    for column, name, default in zip(columns, names, defaults):
+        with column:
+            values[name.removeprefix("train.")] = _field(name, default)
+    return values
+
+
+def network_controls(spec: ExperimentSpec) -> dict:
+    """Input feature checkboxes and hidden layer / neuron counts; returns features and layer sizes."""
+    dense = _dense_layers(spec)
+    features = []
+    for f, column in zip(TOY_FEATURES, st.columns(len(TOY_FEATURES))):
+        with column:
+            if field_input(f"{SLOT}:data.features.{f}", Field(FEATURE_LABELS[f], "check"), f in spec.data.features):
+                features.append(f)
+    columns = st.columns(MAX_HIDDEN_LAYERS + 1)
+    with columns[0]:
+        n_layers = _field("hidden_layers", len(dense))
+    sizes = []
+    for i, column in enumerate(columns[1:n_layers + 1]):
+        units = dense[i].units if i < len(dense) else NEW_LAYER_UNITS
+        with column:
+            sizes.append(field_input(f"{SLOT}:model.layers[{i}].units",
+                                     Field(f"Layer {i + 1} neurons", "int", lo=1, hi=MAX_UNITS), units))
+    return {"features": tuple(features), "sizes": sizes}
+
+
+def build_spec(spec: ExperimentSpec, data: dict, hyper: dict, network: dict) -> ExperimentSpec:
+    """The experiment the controls describe; the loss follows the dataset's task."""
+    task = DATASETS[data["name"]].task
+    data_spec = replace(spec.data, name=data["name"], noise=data["noise_percent"] / 100,
+                        test_fraction=round(1 - data["train_percent"] / 100, 2), features=network["features"])
+    model = ModelSpec(tuple(LayerSpec("dense", units=u, activation=hyper["activation"]) for u in network["sizes"]))
+    train = replace(spec.train, loss=TASK_LOSS[task], lr=hyper["lr"], regularization=hyper["regularization"],
+                    reg_rate=hyper["reg_rate"], batch_size=data["batch_size"], epochs=session.PLAYGROUND_EPOCHS)
+    return spec.replace(data=data_spec, model=model, train=train)
+
+
+def ensure_run(candidate: ExperimentSpec) -> Run | None:
+    """The run for `candidate`: the current one if it matches, else a fresh one (the old one is archived)."""
+    run = session.current_run(SLOT)
+    try:
+        candidate.data.validate()
+    except SpecError as e:
+        st.warning(f"{e}. Pick at least one input feature; the network shown is the last valid one.")
+        return run
+    if run is None or run.exp.spec != candidate:
+        run = session.new_run(candidate, SLOT) or run
+    return run
+
+
+def run_buttons(run: Run, columns) -> None:
+    """Play/Pause, Step (one epoch) and Reset; callbacks act on the run current when clicked."""
+    running = run.state == "running"
+    columns[0].button("Pause" if running else "Play", icon=":material/pause:" if running else ":material/play_arrow:",
+                      key="pg_play", type="primary", on_click=_play_pause, disabled=run.exp.done, width="stretch")
+    columns[1].button("Step", icon=":material/skip_next:", key="pg_step", on_click=_step, disabled=run.exp.done,
+                      width="stretch", help="train one epoch, then pause")
+    columns[2].button("Reset", icon=":material/restart_alt:", key="pg_reset", on_click=_reset, width="stretch",
+                      help="new weights, epoch 0; the old run is kept for Compare")
+
+
+def _play_pause() -> None:
+    run = session.current_run(SLOT)
+    if run is not None and run.state == "running":
+        run.pause()
+    elif run is not None:
+        run.start()
+
+
+def _step() -> None:
+    run = session.current_run(SLOT)
+    if run is not None:
+        run.step(steps_to_epoch_end(run))
+
+
+def _reset() -> None:
+    session.new_run(session.get_spec(SLOT), SLOT)
+
+
+def plane_extent(points: np.ndarray) -> float:
+    """Half-width of the plotted plane: TF Playground's 6, or less for data that spans less (linear)."""
+    return min(6.0, math.ceil(float(np.abs(points).max()) * 2.1) / 2)
+
+
+def draw_panels(run: Run, snap: Snapshot, epoch_box, diagram_box, output_box, show_test: bool,
+                discretize: bool) -> None:
+    """The live parts: epoch counter, network diagram with neuron maps, losses, decision map, loss curve."""
+    data = run.exp.data
+    points, labels = data.points_train.cpu().numpy(), data.y_train.cpu().numpy()
+    extent = plane_extent(points)
+    grid, maps, weights = run.read(lambda e: (e.decision_grid(GRID, extent), neuron_maps(e, NODE_GRID, extent),
+                                              dense_weights(e.model)))
+    output_range = (0.0, 1.0) if data.task == "binary" else (float(labels.min()), float(labels.max()))
+    with epoch_box:
+        st.metric("Epoch", f"{snap.epoch:,}")
+    with diagram_box:
+        st.plotly_chart(network_diagram(weights, maps, data.feature_names, output_range, height=430),
+                        key="pg_diagram", config={"displayModeBar": False})
+    with output_box:
+        last = snap.history.iloc[-1] if len(snap.history) else None
+        st.markdown(f"Test loss **{last.test_loss:.3f}** · Training loss **{last.train_loss:.3f}**"
+                    if last is not None else "Test loss — · Training loss —")
+        test = (data.points_test.cpu().numpy(), data.y_test.cpu().numpy()) if show_test else (None, None)
+        st.plotly_chart(decision_boundary_figure(grid, points, labels, data.task, *test, discretize=discretize,
+                                                 height=360), key="pg_boundary", config={"displayModeBar": False})
+        st.plotly_chart(loss_figure(snap.history, snap.step_losses, snap.loss_stride, run.exp.steps_per_epoch,
+                                    height=200), key="pg_loss", config={"displayModeBar": False})
+        status_message(snap)

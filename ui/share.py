@@ -1,0 +1,154 @@
+"""Sharing an experiment: JSON download/upload, a share link in the URL, exported code, checkpoints.
+
+The address bar always holds the current experiment (`?exp=<base64url of compressed JSON>`), as in
+TensorFlow Playground, so copying the URL shares it; a session opened from such a URL starts from it.
+Uploads are size-bounded, never run code, and a bad one leaves the current experiment untouched.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import zlib
+
+import streamlit as st
+
+from playground import DataError, ExperimentSpec, Run, SpecError
+from playground.checkpoint import MAX_CHECKPOINT_BYTES, CheckpointError, checkpoint_bytes, load_checkpoint_bytes
+from playground.export import export_script
+from playground.spec import MAX_SPEC_BYTES
+from ui.session import _RUN_KEYS, MAIN, _session_alive, current_run, get_spec, load_spec, reset_run
+
+SHARE_PARAM = "exp"
+MAX_LINK_CHARS = 16_000     # far above a real experiment's ~600, far below what a browser chokes on
+BROKEN_LINK = "the share link is damaged (it may have been cut off when copied); copy the whole address again"
+
+
+def encode_spec(spec: ExperimentSpec) -> str:
+    """Spec -> URL-safe token: compact JSON, zlib-compressed, base64url without padding."""
+    compact = json.dumps(spec.to_dict(), separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(zlib.compress(compact, 9)).decode().rstrip("=")
+
+
+def decode_spec(token: str) -> ExperimentSpec:
+    """URL token -> validated spec. Raises SpecError naming the field, or `experiment` for a broken token."""
+    if len(token) > MAX_LINK_CHARS:
+        raise SpecError("experiment", f"the share link holds {len(token)} characters; at most {MAX_LINK_CHARS}")
+    return ExperimentSpec.from_json(_inflate(token))
+
+
+def _inflate(token: str) -> str:
+    try:
+        packed = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        inflater = zlib.decompressobj()
+        raw = inflater.decompress(packed, MAX_SPEC_BYTES + 1)  # bounded: a tiny token cannot inflate to GBs
+        if len(raw) > MAX_SPEC_BYTES or not inflater.eof:
+            raise ValueError("truncated or oversized")
+        return raw.decode("utf-8")
+    except (zlib.error, ValueError):  # binascii.Error and UnicodeDecodeError are ValueErrors
+        raise SpecError("experiment", BROKEN_LINK) from None
+
+
+def apply_share_link(slot: str = MAIN) -> None:
+    """Load the experiment in `?exp=` into `slot`, once per link; a bad link warns and changes nothing.
+
+    Call in app.py before the page runs, so the page's widgets start from the loaded experiment.
+    """
+    token = st.query_params.get(SHARE_PARAM)
+    if token is None or token == st.session_state.get("_share_token"):
+        return
+    st.session_state["_share_token"] = token
+    try:
+        load_spec(decode_spec(token), slot)
+    except SpecError as e:
+        st.warning(f"The experiment in this link could not be loaded — {e}. Showing your current experiment.")
+    else:
+        st.toast("Loaded the experiment from the link.")
+
+
+def sync_share_link(slot: str = MAIN) -> str:
+    """Write the slot's experiment into the URL (the address bar is the share link); returns the token."""
+    token = encode_spec(get_spec(slot))
+    if st.query_params.get(SHARE_PARAM) != token:
+        st.query_params[SHARE_PARAM] = token
+    st.session_state["_share_token"] = token
+    return token
+
+
+def _once_per_file(upload, key: str, load, slot: str) -> None:
+    """Run `load(upload, slot)` once per uploaded file; show its outcome for as long as the file stays."""
+    if upload is None:
+        st.session_state.pop(key, None)
+        return
+    if st.session_state.get(key, (None,))[0] != upload.file_id:
+        try:
+            message = load(upload, slot)
+        except (SpecError, DataError, CheckpointError) as e:
+            st.session_state[key] = (upload.file_id, "error", f"{upload.name} was not loaded — {e}. Nothing changed.")
+        else:
+            st.session_state[key] = (upload.file_id, "success", message)
+            st.rerun()  # the page was drawn before this upload: draw it again from the loaded experiment
+    _, outcome, message = st.session_state[key]
+    (st.success if outcome == "success" else st.error)(message)
+
+
+def _load_spec_file(upload, slot: str) -> str:
+    if upload.size > MAX_SPEC_BYTES:
+        raise SpecError("experiment", f"the file is {upload.size:,} bytes; an experiment is at most "
+                                      f"{MAX_SPEC_BYTES:,}")
+    try:
+        text = upload.getvalue().decode("utf-8")
+    except UnicodeDecodeError:
+        raise SpecError("experiment", "the file is not UTF-8 text; pick an experiment .json file") from None
+    load_spec(ExperimentSpec.from_json(text), slot)
+    return f"Loaded {upload.name}."
+
+
+def _load_checkpoint_file(upload, slot: str) -> str:
+    """The checkpoint's experiment with its weights becomes the slot's current run (not started)."""
+    exp = load_checkpoint_bytes(upload.getvalue(), source=upload.name)
+    reset_run(slot)
+    st.session_state[_RUN_KEYS[slot]] = Run(exp, alive=_session_alive())
+    st.session_state.last_slot = slot
+    load_spec(exp.spec, slot)
+    return f"Loaded {upload.name} as the current run: its trained weights, ready to inspect or train on."
+
+
+@st.cache_data(max_entries=100, show_spinner=False)
+def _script(spec_json: str, _dataset=None) -> str:
+    """export_script, cached per experiment (it is pure); `_dataset` (not hashed) skips reloading the data."""
+    return export_script(ExperimentSpec.from_json(spec_json), _dataset)
+
+
+def _export_code(spec: ExperimentSpec, run: Run | None) -> None:
+    dataset = run.exp.data if run is not None and run.exp.spec.data == spec.data else None
+    try:
+        script = _script(spec.to_json(), dataset)
+    except (SpecError, DataError) as e:
+        st.error(f"This experiment cannot be exported yet — {e}")
+        return
+    st.download_button("Download train_script.py", script, "train_script.py", "text/x-python",
+                       key="share_download_script")
+    st.code(script, language="python")
+
+
+def share_controls(slot: str = MAIN) -> None:
+    """The sidebar's "Share and export" expander for `slot`'s experiment: JSON, link, code, checkpoint.
+
+    Call it after the page has run, so that it shares what the page has just set.
+    """
+    spec, run = get_spec(slot), current_run(slot)
+    sync_share_link(slot)
+    with st.sidebar.expander("Share and export"):
+        st.caption("The address bar holds this experiment: copy it to share the experiment.")
+        st.download_button("Download experiment (JSON)", spec.to_json(), "experiment.json", "application/json",
+                           key="share_download_json")
+        _once_per_file(st.file_uploader("Load an experiment (JSON)", type=["json"], max_upload_size=1,
+                                        key="share_upload_json"), "_share_json_outcome", _load_spec_file, slot)
+        with st.popover("Export PyTorch code"):
+            _export_code(spec, run)
+        if run is not None:
+            st.download_button("Download checkpoint (.safetensors)", lambda: run.read(checkpoint_bytes),
+                               "model.safetensors", "application/octet-stream", key="share_download_ckpt")
+        _once_per_file(st.file_uploader("Load a checkpoint (.safetensors)", type=["safetensors"],
+                                        max_upload_size=MAX_CHECKPOINT_BYTES // 2**20, key="share_upload_ckpt"),
+                       "_share_ckpt_outcome", _load_checkpoint_file, slot)
