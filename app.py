@@ -7,7 +7,7 @@ from ui.share import apply_share_link, share_controls
 st.set_page_config(page_title="Neural Network Playground", page_icon="🧠", layout="wide")
 
 pages = [
-    st.Page("pages/playground.py", title="Playground", icon=":material/tune:", default=True),
+    st.Page("pages/play.py", title="Playground", icon=":material/tune:", url_path="playground", default=True),
     st.Page("pages/build.py", title="Build", icon=":material/construction:"),
     st.Page("pages/train.py", title="Train", icon=":material/monitoring:"),
     st.Page("pages/inspect.py", title="Inspect", icon=":material/biotech:"),

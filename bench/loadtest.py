@@ -220,6 +220,7 @@ def summarise(students: list[Student], samples: list[dict], idle_rss: float, thr
         "cpu_cores": {"server": cores("cpu_s"), "training_threads": train_cores, "load_test_client": cores("client_cpu_s"),
                       "browser": cores("browser_cpu_s"),
                       "machine": cores("machine_cpu_s"), "machine_total": os.cpu_count()},
+        "run_threads_every_5s": [x["run_threads"] for x in samples[::5]],
         "redraws_per_s": sum(s.redraws for s in ok) / args.seconds,
         "ui_cpu_per_redraw_s": (cores("cpu_s") - train_cores) * args.seconds
         / max(1, sum(s.redraws for s in ok)),

@@ -8,15 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data.toy import TOY_FEATURES
+from .data.toy import feature_columns, plane_points
 from .telemetry import capture_activations
-
-
-def plane_points(resolution: int, extent: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(axis (R,), points (R*R, 2)): a square grid over [-extent, extent]^2; point i*R + j is (axis[j], axis[i])."""
-    axis = torch.linspace(-extent, extent, resolution)
-    g2, g1 = torch.meshgrid(axis, axis, indexing="ij")
-    return axis, torch.stack([g1.flatten(), g2.flatten()], 1)
 
 
 def dense_weights(model: nn.Module) -> list[np.ndarray]:
@@ -33,7 +26,7 @@ def neuron_maps(exp, resolution: int = 30, extent: float = 6.0) -> dict:
     Only dense blocks count as hidden layers (dropout and batchnorm blocks have no units of their own).
     """
     axis, points = plane_points(resolution, extent)
-    x = torch.stack([TOY_FEATURES[f](points) for f in exp.data.feature_names], 1)
+    x = feature_columns(points, exp.data.feature_names)
     outputs = capture_activations(exp.model, x.to(exp.device))
     side = (resolution, resolution)
     hidden = [out.T.reshape(-1, *side).numpy() for name, out in outputs.items()

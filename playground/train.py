@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from .data import Dataset, load_dataset
-from .data.toy import TOY_FEATURES
+from .data.toy import feature_columns, plane_points
 from .model import Network
 from .objectives import (check_loss, compute_loss, count_correct, make_optimizer, make_scheduler,
                          penalised_weights, penalty, resolve_device)
@@ -217,10 +217,8 @@ class Experiment:
         Returns {"x1": (R,), "x2": (R,), "z": (R, R)} with z the probability of class 1 (binary) or the
         predicted value (regression); row i is x2[i].
         """
-        axis = torch.linspace(-extent, extent, resolution)
-        g2, g1 = torch.meshgrid(axis, axis, indexing="ij")
-        points = torch.stack([g1.flatten(), g2.flatten()], 1)
-        x = torch.stack([TOY_FEATURES[f](points) for f in self.data.feature_names], 1).to(self.device)
+        axis, points = plane_points(resolution, extent)
+        x = feature_columns(points, self.data.feature_names).to(self.device)
         out = self.model.predict(x).squeeze(1)
         z = out.sigmoid() if self.data.task == "binary" else out
         return {"x1": axis.tolist(), "x2": axis.tolist(), "z": z.reshape(resolution, resolution).cpu().tolist()}

@@ -7,7 +7,8 @@ import torch
 from playground import Experiment
 from playground.charts import (accuracy_figure, dataset_thumbnails, decision_boundary_figure, loss_figure,
                                network_diagram, theme)
-from playground.neurons import dense_weights, neuron_maps, plane_points
+from playground.data.toy import plane_points
+from playground.neurons import dense_weights, neuron_maps
 from playground.train import METRIC_COLUMNS
 
 

@@ -79,7 +79,7 @@ def epoch_shown(at: AppTest) -> int:
 # --- Playground -------------------------------------------------------------------------------------
 
 def test_playground_opens_ready_to_train_with_diagram_map_and_thumbnails(app):
-    at = app("pages/playground.py").run()
+    at = app("pages/play.py").run()
     assert not at.exception
     run = at.session_state["playground_run"]
     assert run.state == "ready" and run.exp.spec.data.name == "circle"
@@ -91,7 +91,7 @@ def test_playground_opens_ready_to_train_with_diagram_map_and_thumbnails(app):
 
 
 def test_playground_play_trains_live_and_pause_stops_at_once(app):
-    at = app("pages/playground.py").run()
+    at = app("pages/play.py").run()
     at.radio(key="playground:data.name").set_value("xor").run()
     at.select_slider(key="playground:train.lr").set_value(0.1).run()
     at.button(key="pg_play").click().run()
@@ -110,7 +110,7 @@ def test_playground_play_trains_live_and_pause_stops_at_once(app):
 
 
 def test_playground_step_trains_one_epoch_and_reset_archives_and_stops_the_thread(app):
-    at = app("pages/playground.py").run()
+    at = app("pages/play.py").run()
     at.radio(key="playground:data.name").set_value("xor").run()
     at.button(key="pg_step").click().run()
     assert epoch_shown(at) == 1
@@ -127,7 +127,7 @@ def test_playground_step_trains_one_epoch_and_reset_archives_and_stops_the_threa
 
 
 def test_playground_changing_a_setting_starts_a_new_run_and_keeps_the_settings(app):
-    at = app("pages/playground.py").run()
+    at = app("pages/play.py").run()
     at.radio(key="playground:data.name").set_value("spiral").run()
     at.button(key="pg_step").click().run()
     first = at.session_state["playground_run"]
@@ -144,7 +144,7 @@ def test_playground_changing_a_setting_starts_a_new_run_and_keeps_the_settings(a
 
 
 def test_playground_with_no_feature_warns_and_keeps_the_last_network(app):
-    at = app("pages/playground.py").run()
+    at = app("pages/play.py").run()
     at.checkbox(key="playground:data.features.x1").uncheck().run()
     run = at.session_state["playground_run"]
     assert run.exp.spec.data.features == ("x2",)
@@ -155,7 +155,7 @@ def test_playground_with_no_feature_warns_and_keeps_the_last_network(app):
 
 
 def test_playground_regression_set_uses_mse_and_says_so(app):
-    at = app("pages/playground.py").run()
+    at = app("pages/play.py").run()
     at.radio(key="playground:data.name").set_value("plane").run()
     assert any("regression" in m.value for m in at.sidebar.markdown)
     at.button(key="pg_step").click().run()
@@ -165,7 +165,7 @@ def test_playground_regression_set_uses_mse_and_says_so(app):
 
 
 def test_playground_diverged_run_says_so_and_reset_starts_over(app):
-    at = app("pages/playground.py").run()
+    at = app("pages/play.py").run()
     at.radio(key="playground:data.name").set_value("plane").run()
     at.select_slider(key="playground:train.lr").set_value(10.0).run()
     at.button(key="pg_play").click().run()
@@ -377,20 +377,20 @@ def test_train_divergence_shows_the_engine_message(app):
 def test_app_opens_on_the_playground_and_reaches_build_and_train():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
     assert not at.exception and "playground_run" in at.session_state
-    for page in ("pages/build.py", "pages/train.py", "pages/playground.py"):
+    for page in ("pages/build.py", "pages/train.py", "pages/play.py"):
         at.switch_page(page).run()
         assert not at.exception, page
 
 
 def test_playground_settings_and_run_survive_a_visit_to_another_page(app):
-    at = app("pages/playground.py").run()
+    at = app("pages/play.py").run()
     at.radio(key="playground:data.name").set_value("gauss").run()
     at.slider(key="playground:data.train_percent").set_value(70).run()
     at.select_slider(key="playground:train.lr").set_value(0.3).run()
     at.button(key="pg_step").click().run()
     run = at.session_state["playground_run"]
     at.switch_page("pages/build.py").run()
-    at.switch_page("pages/playground.py").run()
+    at.switch_page("pages/play.py").run()
     assert not at.exception
     assert at.session_state["playground_run"] is run and epoch_shown(at) == 1
     assert at.radio(key="playground:data.name").value == "gauss"

@@ -100,6 +100,18 @@ def _linear(n, noise, g):
     return torch.stack([x, x2], 1), y
 
 
+def feature_columns(points, features):
+    """(N, 2) raw points -> (N, len(features)) model inputs."""
+    return torch.stack([TOY_FEATURES[f](points) for f in features], 1)
+
+
+def plane_points(resolution, extent):
+    """(axis (R,), points (R*R, 2)): a square grid over [-extent, extent]^2; point i*R + j is (axis[j], axis[i])."""
+    axis = torch.linspace(-extent, extent, resolution)
+    g2, g1 = torch.meshgrid(axis, axis, indexing="ij")
+    return axis, torch.stack([g1.flatten(), g2.flatten()], 1)
+
+
 TOY_GENERATORS = {
     "circle": _circle, "xor": _xor, "gauss": _gauss, "spiral": _spiral,
     "plane": _plane, "multi_gauss": _multi_gauss, "linear": _linear,
@@ -116,6 +128,6 @@ def make_toy(name, n_samples, noise, test_fraction, features, seed):
     points, labels = TOY_GENERATORS[name](n_samples, noise, g)
     order = torch.randperm(n_samples, generator=g)
     points, labels = points[order].float(), labels[order].float()
-    x = torch.stack([TOY_FEATURES[f](points) for f in features], 1)
+    x = feature_columns(points, features)
     n_train = int(n_samples * (1 - test_fraction))
     return x[:n_train], labels[:n_train], x[n_train:], labels[n_train:], points[:n_train], points[n_train:]
