@@ -38,7 +38,10 @@ WATCH_EPOCH_JS = """() => {
   window.__epochs = [];
   const read = %s;
   let last = read();
-  new MutationObserver(() => { const e = read(); if (e !== last) { last = e; window.__epochs.push([performance.now(), e]); } })
+  new MutationObserver(() => {
+    const e = read();
+    if (e !== last) { last = e; window.__epochs.push([performance.now(), e]); }
+  })
     .observe(document.body, {subtree: true, childList: true, characterData: true});
 }""" % EPOCH_JS
 
@@ -180,57 +183,55 @@ def steps_per_second(updates: list[tuple[float, int]], steps_per_epoch: int) -> 
     return (updates[-1][1] - updates[0][1]) * steps_per_epoch / ((updates[-1][0] - updates[0][0]) / 1000)
 
 
-def summarise(students: list[Student], samples: list[dict], idle_rss: float, threads_left: int,
-              gone_s: float, steps_per_epoch: int, args) -> dict:
-    ok = [s for s in students if not s.error]
-    latencies = [x for s in ok for x in s.latencies_s[1:]]   # after the class's simultaneous first Play
-    browser_latencies = [x for s in ok if s.browser for x in s.latencies_s[1:]]
-    gaps = [(b[0] - a[0]) / 1000 for s in ok for a, b in zip(s.updates, s.updates[1:])]
-    rates = [steps_per_second(s.updates, steps_per_epoch) for s in ok]
+def cpu_use(samples: list[dict]) -> dict:
+    """Mean CPU cores used while sessions trained: server, its training threads, Chromium, this client."""
     busy = [x for x in samples if x["run_threads"] > 0] or samples
-
     span = max(1e-9, busy[-1]["t"] - busy[0]["t"])
-
-    def cores(key: str) -> float:  # mean CPU use while sessions trained
-        return (busy[-1][key] - busy[0][key]) / span
-
     first: dict[int, float] = {}
     last: dict[int, float] = {}
     for x in busy:  # per training thread, the CPU it used inside the window
         for tid, sec in x["train_cpu"].items():
             first.setdefault(tid, sec)
             last[tid] = sec
-    train_cores = sum(last[t] - first[t] for t in last) / span
+    out = {name: (busy[-1][key] - busy[0][key]) / span for name, key in (
+        ("server", "cpu_s"), ("load_test_client", "client_cpu_s"), ("browser", "browser_cpu_s"),
+        ("machine", "machine_cpu_s"))}
+    return {**out, "training_threads": sum(last[t] - first[t] for t in last) / span, "machine_total": os.cpu_count()}
 
-    peak = max(x["rss_mb"] for x in samples)
+
+def summarise(students: list[Student], samples: list[dict], idle_rss: float, threads_left: int,
+              gone_s: float, steps_per_epoch: int, args) -> dict:
+    ok = [s for s in students if not s.error]
+    latencies = [x for s in ok for x in s.latencies_s[1:]]   # after the class's simultaneous first Play
+    browser_latencies = [x for s in ok if s.browser for x in s.latencies_s[1:]]
+    first_play = [s.latencies_s[0] for s in ok if s.latencies_s]
+    gaps = [(b[0] - a[0]) / 1000 for s in ok for a, b in zip(s.updates, s.updates[1:])]
+    rates = [steps_per_second(s.updates, steps_per_epoch) for s in ok]
+    cpu, redraws = cpu_use(samples), sum(s.redraws for s in ok)
     return {
-        "sessions": args.sessions, "browsers": args.browsers, "seconds": args.seconds, "env": args.env, "options": args.option,
-        "errors": [s.error for s in students if s.error],
+        "sessions": args.sessions, "browsers": args.browsers, "seconds": args.seconds, "env": args.env,
+        "options": args.option, "errors": [s.error for s in students if s.error],
         "load_s": {"p50": _pct([s.load_s for s in ok], 50), "p95": _pct([s.load_s for s in ok], 95)},
-        "first_play_s": {"p50": _pct([s.latencies_s[0] for s in ok if s.latencies_s], 50),
-                         "p95": _pct([s.latencies_s[0] for s in ok if s.latencies_s], 95)},
+        "first_play_s": {"p50": _pct(first_play, 50), "p95": _pct(first_play, 95)},
         "latency_s": {"n": len(latencies), "p50": _pct(latencies, 50), "p95": _pct(latencies, 95),
                       "max": max(latencies, default=float("nan")),
                       "browser_p50": _pct(browser_latencies, 50), "browser_p95": _pct(browser_latencies, 95)},
         "update_gap_s": {"p50": _pct(gaps, 50), "p95": _pct(gaps, 95)},
         "steps_per_s": {"median": _pct(rates, 50), "min": min(rates, default=0.0), "total": sum(rates)},
-        "server": {"idle_rss_mb": idle_rss, "peak_rss_mb": peak,
-                   "mb_per_session": (peak - idle_rss) / max(1, args.sessions), "cpu_cores": cores("cpu_s"),
+        "server": {"idle_rss_mb": idle_rss, "peak_rss_mb": max(x["rss_mb"] for x in samples),
                    "max_run_threads": max(x["run_threads"] for x in samples)},
-        "cpu_cores": {"server": cores("cpu_s"), "training_threads": train_cores, "load_test_client": cores("client_cpu_s"),
-                      "browser": cores("browser_cpu_s"),
-                      "machine": cores("machine_cpu_s"), "machine_total": os.cpu_count()},
+        "cpu_cores": cpu,
         "run_threads_every_5s": [x["run_threads"] for x in samples[::5]],
-        "redraws_per_s": sum(s.redraws for s in ok) / args.seconds,
-        "ui_cpu_per_redraw_s": (cores("cpu_s") - train_cores) * args.seconds
-        / max(1, sum(s.redraws for s in ok)),
+        "redraws_per_s": redraws / args.seconds,
+        "ui_cpu_per_redraw_s": (cpu["server"] - cpu["training_threads"]) * args.seconds / max(1, redraws),
         "after_close": {"run_threads_left": threads_left, "seconds_to_end": gone_s},
     }
 
 
 def report(r: dict) -> None:
     srv, lat = r["server"], r["latency_s"]
-    print(f"{r['sessions']} sessions ({r['browsers']} in Chromium), {r['seconds']} s of training; env {r['env'] or '-'}; "
+    print(f"{r['sessions']} sessions ({r['browsers']} in Chromium), {r['seconds']} s of training; "
+          f"env {r['env'] or '-'}; "
           f"options {r['options'] or '-'}; errors: {len(r['errors'])} {r['errors'][:3]}")
     print(f"page load            p50 {r['load_s']['p50']:.2f} s   p95 {r['load_s']['p95']:.2f} s")
     print(f"first Play (all at once) p50 {r['first_play_s']['p50']:.2f} s   p95 {r['first_play_s']['p95']:.2f} s")
@@ -239,11 +240,12 @@ def report(r: dict) -> None:
     print(f"epoch counter update every  p50 {r['update_gap_s']['p50']:.2f} s   p95 {r['update_gap_s']['p95']:.2f} s")
     print(f"steps/s per session  median {r['steps_per_s']['median']:,.0f}   min {r['steps_per_s']['min']:,.0f}   "
           f"all sessions {r['steps_per_s']['total']:,.0f}")
-    print(f"server RSS idle {srv['idle_rss_mb']:.0f} MB, peak {srv['peak_rss_mb']:.0f} MB "
-          f"({srv['mb_per_session']:.1f} MB per session); training threads at most {srv['max_run_threads']}")
+    print(f"server RSS before the first session {srv['idle_rss_mb']:.0f} MB (torch not yet loaded), peak "
+          f"{srv['peak_rss_mb']:.0f} MB; threads named playground-run at most {srv['max_run_threads']}")
     cpu = r["cpu_cores"]
     print(f"CPU cores busy: server {cpu['server']:.2f} (training threads {cpu['training_threads']:.2f}), "
-          f"Chromium {cpu['browser']:.2f}, this client {cpu['load_test_client']:.2f}, whole machine {cpu['machine']:.2f} of {cpu['machine_total']}")
+          f"Chromium {cpu['browser']:.2f}, this client {cpu['load_test_client']:.2f}, "
+          f"whole machine {cpu['machine']:.2f} of {cpu['machine_total']}")
     print(f"page/fragment runs seen by protocol sessions: {r['redraws_per_s']:.1f}/s; server CPU outside "
           f"training per run ~{1000 * r['ui_cpu_per_redraw_s']:.0f} ms")
     left = r["after_close"]

@@ -7,13 +7,15 @@ For each case (toy 2-D net, MNIST-shaped MLP, small conv net) it times, interlea
 test evaluation each epoch), `Experiment.step()` called in a loop, and a background `Run` (default
 telemetry, and telemetry off). The bare loop replays the engine's batching and initialisation, so both
 end on the same test loss: the script checks it, which proves they did the same work. MNIST-shaped
-data is random tensors built in memory (no download). A second table times a torchvision-style
-DataLoader with per-item transforms against the engine's decoded-tensor batching.
+data is random tensors built in memory (no download). Further tables: the cost of a telemetry sample;
+a torchvision-style DataLoader with per-item transforms against the engine's decoded-tensor batching
+(bench/loading.py); and what setting the training thread's torch thread count does.
 """
 from __future__ import annotations
 
 import argparse
 import copy
+import statistics
 import sys
 import threading
 import time
@@ -28,6 +30,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from playground import Experiment, ExperimentSpec, Run  # noqa: E402
 from playground.data import Dataset  # noqa: E402
+from bench.loading import bench_loading  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -189,91 +192,55 @@ def print_engine_table(results: dict[str, dict], device: str, threads: int) -> N
               f"{best['Run'][0] / bare_s:9.3f} {'yes' if same else 'NO':>9}")
 
 
-class PerItemImages(torch.utils.data.Dataset):
-    """What torchvision's MNIST does per item: uint8 array -> PIL image -> transforms -> tensor."""
-
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
-        from torchvision import transforms
-
-        self.images, self.labels = images, labels
-        self.transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int):
-        from PIL import Image
-
-        return self.transform(Image.fromarray(self.images[i].numpy(), mode="L")), int(self.labels[i])
+def telemetry_cost(case: Case, args: argparse.Namespace) -> tuple[float, float]:
+    """(median step, median extra of a telemetry-sampled step), seconds, over one Experiment's steps."""
+    exp = build(case, case.epochs[0], args.device)
+    plain, sampled = [], []
+    while not exp.done:
+        wanted = exp.telemetry.wants(exp.step_count)
+        t0 = time.perf_counter()
+        exp.step()
+        (sampled if wanted else plain).append(time.perf_counter() - t0)
+    step = statistics.median(plain)
+    return step, statistics.median(sampled) - step
 
 
-def _epoch(batches, model: nn.Module | None, opt) -> float:
-    t0 = time.perf_counter()
-    for xb, yb in batches:
-        if model is not None:
-            loss = F.cross_entropy(model(xb), yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-    return time.perf_counter() - t0
+def print_telemetry_table(args: argparse.Namespace) -> None:
+    every = ExperimentSpec().train.telemetry_every
+    print(f"\nTelemetry: extra time of a sampled step (every {every} steps by default; median of one run)")
+    print(f"{'case':28} {'step':>10} {'sample extra':>13} {'per step':>9}")
+    for case in CASES:
+        step, extra = telemetry_cost(case, args)
+        print(f"{case.name:28} {step * 1e3:8.2f}ms {extra * 1e3:11.2f}ms {extra / every / step:8.1%}")
 
 
-def _tensor_batches(x: torch.Tensor, y: torch.Tensor, bs: int, g: torch.Generator):
-    order = torch.randperm(len(y), generator=g)
-    xs, ys = x[order], y[order]
-    return ((xs[i:i + bs], ys[i:i + bs]) for i in range(0, len(y), bs))
-
-
-def bench_loading(n: int, repeats: int) -> None:
-    """One epoch of MNIST-shaped batches (b64): DataLoader + per-item transforms vs decoded tensors."""
-    g = torch.Generator().manual_seed(0)
-    raw = torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, generator=g)
-    labels = torch.randint(0, 10, (n,), generator=g)
-    decoded = ((raw.float() / 255 - 0.1307) / 0.3081).unsqueeze(1)   # once, as images.py does at load
-    loader = torch.utils.data.DataLoader(PerItemImages(raw, labels), batch_size=64, shuffle=True,
-                                         generator=torch.Generator().manual_seed(0))
-    print(f"\nData loading, one epoch of {n} MNIST-shaped images, batch 64 (seconds, best of {repeats})")
-    print(f"{'':24} {'DataLoader+transforms':>22} {'tensor slicing':>15} {'ratio':>8}")
-    for label, make_model in (("data only", None), ("data + MLP training", _mlp)):
-        model = make_model() if make_model else None
-        opt = torch.optim.SGD(model.parameters(), lr=0.05) if model is not None else None
-        slow = min(_epoch(loader, model, opt) for _ in range(repeats))
-        fast = min(_epoch(_tensor_batches(decoded, labels, 64, g), model, opt) for _ in range(repeats))
-        print(f"{label:24} {slow:22.3f} {fast:15.4f} {slow / fast:7.1f}x")
-
-
-def _concurrent_bare(case: Case, epochs: int, workers: int, threads: int | None) -> float:
-    """Total steps/s of `workers` bare loops in plain threads at once, each calling set_num_threads or not."""
+def _bare_in_plain_thread(case: Case, epochs: int) -> float:
+    """Steps/s of the bare loop in a new thread that never calls torch.set_num_threads."""
     rates: list[float] = []
+    thread = threading.Thread(target=lambda: rates.append(_rate(time_bare(case, epochs, "cpu"))))
+    thread.start()
+    thread.join()
+    return rates[0]
 
-    def work() -> None:
-        if threads is not None:
-            torch.set_num_threads(threads)
-        seconds, steps, _ = time_bare(case, epochs, "cpu")
-        rates.append(steps / seconds)
 
-    pool = [threading.Thread(target=work) for _ in range(workers)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    return sum(rates)
+def _rate(result: tuple[float, int, float]) -> float:
+    return result[1] / result[0]
 
 
 def bench_thread_setting(args: argparse.Namespace) -> None:
-    """Why Run's worker calls torch.set_num_threads itself: measured before the main thread sets anything,
-    as in the Streamlit server, whose threads never do."""
-    print(f"\nBare loops in background threads, total steps/s (best of {args.repeats}); torch default "
-          f"{torch.get_num_threads()} threads")
-    print(f"{'case':28} {'threads':>7} {'each sets ' + str(args.threads):>14} {'each sets nothing':>18}")
-    for case in CASES[1:]:
-        for workers in (1, 2):
-            rates = {}
-            for _ in range(args.repeats):  # interleaved
-                for setting in (args.threads, None):
-                    rate = _concurrent_bare(case, case.epochs[0], workers, setting)
-                    rates[setting] = max(rates.get(setting, 0.0), rate)
-            print(f"{case.name:28} {workers:7d} {rates[args.threads]:14,.0f} {rates[None]:18,.0f}")
+    """What Run's worker gains by setting its own torch thread count, measured before the main thread sets
+    anything (as in the Streamlit server, whose threads never do)."""
+    cores = torch.get_num_threads()
+    print(f"\nTorch threads of the training thread (steps/s, best of {args.repeats}; {cores} cores)")
+    print(f"{'case':28} {'Run, 1 thread':>14} {f'Run, {cores} threads':>16} {'thread, not set':>16}")
+    for case in CASES:
+        epochs, best = case.epochs[0], {}
+        for _ in range(args.repeats):  # interleaved
+            for key, fn in ((1, lambda: _rate(time_run(case, epochs, "cpu", 1))),
+                            (cores, lambda: _rate(time_run(case, epochs, "cpu", cores))),
+                            (None, lambda: _bare_in_plain_thread(case, epochs))):
+                best[key] = max(best.get(key, 0.0), fn())
+        print(f"{case.name:28} {best[1]:14,.0f} {best[cores]:16,.0f} {best[None]:16,.0f}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -282,7 +249,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch threads for every variant (default 1)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--repeats", type=int, default=None, help="rounds per case (default 5, quick 3)")
-    p.add_argument("--only", choices=["engine", "loading", "threads"], help="run one table")
+    p.add_argument("--only", choices=["engine", "telemetry", "loading", "threads"], help="run one table")
     args = p.parse_args(argv)
     args.repeats = args.repeats or (3 if args.quick else 5)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} default threads, device {args.device}")
@@ -291,8 +258,10 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     if args.only in (None, "engine"):
         print_engine_table({c.name: bench_case(c, args) for c in CASES}, args.device, args.threads)
+    if args.only in (None, "telemetry"):
+        print_telemetry_table(args)
     if args.only in (None, "loading"):
-        bench_loading(1280 if args.quick else 6400, args.repeats)
+        bench_loading(1280 if args.quick else 6400, args.repeats, _mlp)
 
 
 if __name__ == "__main__":

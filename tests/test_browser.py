@@ -42,7 +42,9 @@ class Budget:
 
 @pytest.fixture(scope="module")
 def server():
-    with app_server(REPO / "test-artifacts" / "streamlit.log", timeout=45) as s:
+    # one torch thread per run: torch's OpenMP helper threads would inherit the name the thread count reads
+    with app_server(REPO / "test-artifacts" / "streamlit.log", env={"PLAYGROUND_THREADS_PER_RUN": "1"},
+                    timeout=45) as s:
         yield s
 
 
