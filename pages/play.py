@@ -20,15 +20,17 @@ task = DATASETS[data["name"]].task
 left, right = st.columns([3, 2], gap="medium")
 with left:
     network = pg.network_controls(spec)
-    diagram_box = st.container()
 with right:
     toggles = st.columns(2)
     show_test = toggles[0].checkbox("Show test data", key="pg_show_test")
     discretize = toggles[1].checkbox("Discretize output", key="pg_discretize", disabled=task == "regression")
-    output_box = st.container()
 
 run = pg.ensure_run(pg.build_spec(spec, data, hyper, network))
 if run is not None:  # None only if the very first settings cannot be built; ensure_run has said why
     pg.run_buttons(run, bar[:3])
-    live_view(run, partial(pg.draw_panels, epoch_box=bar[3].container(), diagram_box=diagram_box,
-                           output_box=output_box, show_test=show_test, discretize=discretize))
+    with bar[3]:
+        live_view(run, pg.draw_epoch)
+    with left:
+        live_view(run, pg.draw_diagram)
+    with right:
+        live_view(run, partial(pg.draw_output, show_test=show_test, discretize=discretize))

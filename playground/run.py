@@ -4,9 +4,9 @@ The worker trains in short slices (about SLICE_SECONDS of steps) holding the run
 `snapshot()` and `read()` see a consistent experiment and act between two steps. Across runs in one
 process, a slot semaphore bounds how many train at the same instant (a class on one server shares
 the CPU fairly instead of thrashing), and each worker sets its own torch thread count: torch in a plain
-background thread was measured 2-26x slower here until the thread itself called set_num_threads, and
-the count matters: slots x threads stay within the cores (on 2 cores, a worker with 2 threads was 3-6x
-slower than with 1, which matched the main thread).
+background thread was reported 2-26x slower here until the thread itself called set_num_threads (we
+measured 1.2-3.3x on small nets), and the count matters: slots x threads stay within the cores (on 2
+cores, a worker with 2 threads was 3-6x slower than with 1, which matched the main thread).
 """
 from __future__ import annotations
 

@@ -172,27 +172,39 @@ def plane_extent(points: np.ndarray) -> float:
     return min(6.0, math.ceil(float(np.abs(points).max()) * 2.1) / 2)
 
 
-def draw_panels(run: Run, snap: Snapshot, epoch_box, diagram_box, output_box, show_test: bool,
-                discretize: bool) -> None:
-    """The live parts: epoch counter, network diagram with neuron maps, losses, decision map, loss curve."""
+# The live parts are three fragments, each drawn inside the container it lives in: a fragment writing
+# into containers made outside it failed now and then under load (StreamlitInvalidLayoutContextError).
+def draw_epoch(run: Run, snap: Snapshot) -> None:
+    st.metric("Epoch", f"{snap.epoch:,}")
+
+
+def _plane(run: Run) -> tuple[np.ndarray, np.ndarray, float]:
     data = run.exp.data
     points, labels = data.points_train.cpu().numpy(), data.y_train.cpu().numpy()
-    extent = plane_extent(points)
-    grid, maps, weights = run.read(lambda e: (e.decision_grid(GRID, extent), neuron_maps(e, NODE_GRID, extent),
-                                              dense_weights(e.model)))
+    return points, labels, plane_extent(points)
+
+
+def draw_diagram(run: Run, snap: Snapshot) -> None:
+    """The network diagram: links by weight, and what each input, neuron and the output computes."""
+    data = run.exp.data
+    _, labels, extent = _plane(run)
+    maps, weights = run.read(lambda e: (neuron_maps(e, NODE_GRID, extent), dense_weights(e.model)))
     output_range = (0.0, 1.0) if data.task == "binary" else (float(labels.min()), float(labels.max()))
-    with epoch_box:
-        st.metric("Epoch", f"{snap.epoch:,}")
-    with diagram_box:
-        st.plotly_chart(network_diagram(weights, maps, data.feature_names, output_range, height=430),
-                        key="pg_diagram", config={"displayModeBar": False})
-    with output_box:
-        last = snap.history.iloc[-1] if len(snap.history) else None
-        st.markdown(f"Test loss **{last.test_loss:.3f}** · Training loss **{last.train_loss:.3f}**"
-                    if last is not None else "Test loss — · Training loss —")
-        test = (data.points_test.cpu().numpy(), data.y_test.cpu().numpy()) if show_test else (None, None)
-        st.plotly_chart(decision_boundary_figure(grid, points, labels, data.task, *test, discretize=discretize,
-                                                 height=360), key="pg_boundary", config={"displayModeBar": False})
-        st.plotly_chart(loss_figure(snap.history, snap.step_losses, snap.loss_stride, run.exp.steps_per_epoch,
-                                    height=200), key="pg_loss", config={"displayModeBar": False})
-        status_message(snap)
+    st.plotly_chart(network_diagram(weights, maps, data.feature_names, output_range, height=430),
+                    key="pg_diagram", config={"displayModeBar": False})
+
+
+def draw_output(run: Run, snap: Snapshot, show_test: bool, discretize: bool) -> None:
+    """Losses, the decision map with the data on top, the loss curve and the run's status."""
+    data = run.exp.data
+    points, labels, extent = _plane(run)
+    grid = run.read(lambda e: e.decision_grid(GRID, extent))
+    last = snap.history.iloc[-1] if len(snap.history) else None
+    st.markdown(f"Test loss **{last.test_loss:.3f}** · Training loss **{last.train_loss:.3f}**"
+                if last is not None else "Test loss — · Training loss —")
+    test = (data.points_test.cpu().numpy(), data.y_test.cpu().numpy()) if show_test else (None, None)
+    st.plotly_chart(decision_boundary_figure(grid, points, labels, data.task, *test, discretize=discretize,
+                                             height=360), key="pg_boundary", config={"displayModeBar": False})
+    st.plotly_chart(loss_figure(snap.history, snap.step_losses, snap.loss_stride, run.exp.steps_per_epoch,
+                                height=200), key="pg_loss", config={"displayModeBar": False})
+    status_message(snap)
