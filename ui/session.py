@@ -105,11 +105,17 @@ def new_run(spec: ExperimentSpec, slot: str = MAIN) -> Run | None:
     except (SpecError, DataError) as e:
         st.error(f"Cannot build this experiment — {e}")
         return None
+    run = adopt_run(exp, slot)
+    set_spec(spec, slot)
+    return run
+
+
+def adopt_run(exp: Experiment, slot: str = MAIN) -> Run:
+    """Make a built experiment the slot's run (not started), archiving the one it replaces."""
     reset_run(slot)
     run = Run(exp, alive=_session_alive())
     st.session_state[_RUN_KEYS[slot]] = run
     st.session_state.last_slot = slot
-    set_spec(spec, slot)
     return run
 
 

@@ -16,7 +16,7 @@ from playground import DataError, ExperimentSpec, Run, SpecError
 from playground.checkpoint import MAX_CHECKPOINT_BYTES, CheckpointError, checkpoint_bytes, load_checkpoint_bytes
 from playground.export import export_script
 from playground.spec import MAX_SPEC_BYTES
-from ui.session import _RUN_KEYS, MAIN, _session_alive, current_run, get_spec, load_spec, reset_run
+from ui.session import MAIN, adopt_run, current_run, get_spec, load_spec
 
 SHARE_PARAM = "exp"
 MAX_LINK_CHARS = 16_000     # far above a real experiment's ~600, far below what a browser chokes on
@@ -106,9 +106,7 @@ def _load_spec_file(upload, slot: str) -> str:
 def _load_checkpoint_file(upload, slot: str) -> str:
     """The checkpoint's experiment with its weights becomes the slot's current run (not started)."""
     exp = load_checkpoint_bytes(upload.getvalue(), source=upload.name)
-    reset_run(slot)
-    st.session_state[_RUN_KEYS[slot]] = Run(exp, alive=_session_alive())
-    st.session_state.last_slot = slot
+    adopt_run(exp, slot)
     load_spec(exp.spec, slot)
     return f"Loaded {upload.name} as the current run: its trained weights, ready to inspect or train on."
 
