@@ -15,7 +15,6 @@ import plotly.graph_objects as go
 
 from ..health import HEALTHY_UPDATE_RATIO
 from . import theme
-from .training import _style
 
 SERIES = plotly.colors.qualitative.D3            # one colour per layer or per run
 SEQUENTIAL = [[0.0, "#ffffff"], [1.0, theme.CLASS_1]]  # amounts: histogram shares, activations
@@ -53,7 +52,7 @@ def histogram_over_time(hist: pd.DataFrame, title: str = "", height: int = 320) 
     fig = go.Figure(go.Heatmap(x=hist["step"], y=(edges[:-1] + edges[1:]) / 2, z=np.stack(columns, 1),
                                colorscale=SEQUENTIAL, colorbar=dict(title="share", tickformat=".0%"),
                                hovertemplate="step %{x}<br>value %{y:.3g}<br>share %{z:.1%}<extra></extra>"))
-    _style(fig, "step", "value", height)
+    theme.style(fig, "step", "value", height)
     fig.update_layout(title=title)
     return fig
 
@@ -71,7 +70,7 @@ def gradient_flow(telemetry: pd.DataFrame, height: int = 480) -> go.Figure:
         traces += [go.Scatter(x=rows["step"], y=rows["grad_norm"], name=layer, legendgroup=layer, line=line),
                    go.Scatter(x=rows["step"], y=rows["update_ratio"], name=layer, legendgroup=layer, line=line,
                               xaxis="x2", yaxis="y2", showlegend=False)]
-    fig = _style(go.Figure(traces), "", "", height)
+    fig = theme.style(go.Figure(traces), "", "", height)
     log = dict(type="log", exponentformat="power")
     healthy = dict(xref="x2 domain", yref="y2")  # shapes take data values on a log axis, annotations log10
     fig.update_layout(
@@ -93,7 +92,7 @@ def weight_heatmap(weight, title: str = "", height: int = 360) -> go.Figure:
     bound = float(np.abs(w).max()) or 1.0
     fig = go.Figure(go.Heatmap(z=w, zmin=-bound, zmax=bound, colorscale=theme.DIVERGING,
                                hovertemplate="unit %{y}<br>input %{x}<br>weight %{z:.3g}<extra></extra>"))
-    _style(fig, "input", "unit", height)
+    theme.style(fig, "input", "unit", height)
     fig.update_layout(title=title)
     fig.update_yaxes(autorange="reversed")
     return fig
@@ -179,7 +178,7 @@ def confusion_matrix_figure(y_true, y_pred, class_names: Sequence[str], height: 
     fig = go.Figure(go.Heatmap(z=counts, x=names, y=names, colorscale=SEQUENTIAL, text=counts,
                                texttemplate="%{text}", hovertemplate="true %{y}<br>predicted %{x}<br>"
                                "%{z} examples<extra></extra>"))
-    _style(fig, "predicted", "true", height)
+    theme.style(fig, "predicted", "true", height)
     fig.update_xaxes(type="category")
     fig.update_yaxes(type="category", autorange="reversed")
     return fig
@@ -229,7 +228,7 @@ def loss_curves(histories: Mapping[str, pd.DataFrame], height: int = 360) -> go.
         for split, dash in (("test", "solid"), ("train", "dot")):
             fig.add_scatter(x=history["epoch"], y=history[f"{split}_loss"], name=f"{name} {split}",
                             legendgroup=name, mode="lines", line=dict(color=colour, dash=dash))
-    return _style(fig, "epoch", "loss", height)
+    return theme.style(fig, "epoch", "loss", height)
 
 
 def _flatten(value, prefix: str = "") -> dict[str, object]:

@@ -21,13 +21,6 @@ MAX_CURVE_POINTS = 1000     # points per curve sent to the browser; longer curve
 NON_FINITE = "#9e9e9e"      # links whose weight is NaN or infinite (a diverged run)
 
 
-def _style(fig: go.Figure, x_title: str, y_title: str, height: int) -> go.Figure:
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0), xaxis_title=x_title,
-                      yaxis_title=y_title)
-    return fig
-
-
 def _mode(n: int) -> str:
     return "lines+markers" if n <= 40 else "lines"
 
@@ -56,7 +49,7 @@ def loss_figure(history: pd.DataFrame, step_losses: Sequence[float] = (), loss_s
     for split, colour in (("train", theme.TRAIN), ("test", theme.TEST)):
         x, y = _thin(epochs, history[f"{split}_loss"].to_numpy(dtype=float), MAX_CURVE_POINTS)
         fig.add_scatter(x=x, y=y, name=f"{split} loss", mode=_mode(len(x)), line=dict(color=colour, width=2.5))
-    _style(fig, "epoch", "loss", height)
+    theme.style(fig, "epoch", "loss", height)
     if log_y:
         fig.update_yaxes(type="log")
     return fig
@@ -68,7 +61,7 @@ def accuracy_figure(history: pd.DataFrame, height: int = 300) -> go.Figure:
     for split, colour in (("train", theme.TRAIN), ("test", theme.TEST)):
         fig.add_scatter(x=history["epoch"], y=history[f"{split}_accuracy"], name=f"{split} accuracy",
                         mode=_mode(len(history)), line=dict(color=colour, width=2.5))
-    _style(fig, "epoch", "accuracy", height)
+    theme.style(fig, "epoch", "accuracy", height)
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
     if len(history) and history["train_accuracy"].isna().all():
         fig.add_annotation(text="accuracy applies to classification; this is a regression task",
@@ -112,7 +105,7 @@ def decision_boundary_figure(grid: Mapping, points: np.ndarray, labels: np.ndarr
     fig.add_trace(_points_trace(np.asarray(points), np.asarray(labels), task, "train", "white"))
     if test_points is not None and len(test_points):
         fig.add_trace(_points_trace(np.asarray(test_points), np.asarray(test_labels), task, "test", "black"))
-    _style(fig, "x1", "x2", height)
+    theme.style(fig, "x1", "x2", height)
     fig.update_layout(coloraxis=dict(colorscale=theme.DIVERGING, cmin=lo, cmax=hi,
                                      colorbar=dict(thickness=10, len=0.8)))
     fig.update_xaxes(range=[grid["x1"][0], grid["x1"][-1]], constrain="domain")
