@@ -17,6 +17,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Callable
 
 import pandas as pd
@@ -66,8 +67,14 @@ class Snapshot:
     history: pd.DataFrame       # per epoch, columns as metrics.csv
     step_losses: list[float]    # batch losses, thinned to at most MAX_LIVE_POINTS
     loss_stride: int            # step_losses[i] is the loss of step i * loss_stride + 1
-    telemetry: pd.DataFrame     # one row per (sample, layer)
+    telemetry_rows: list[dict]  # the telemetry samples; rows are never changed once recorded
     latest: dict[str, dict]     # newest telemetry row per layer
+
+    @cached_property
+    def telemetry(self) -> pd.DataFrame:
+        """One row per (sample, layer). Built on first use, outside the run's lock: a live view that
+        shows only the epoch or the curves does not pay for it."""
+        return pd.DataFrame(self.telemetry_rows)
 
     @property
     def done(self) -> bool:
@@ -189,4 +196,4 @@ class Run:
                 epochs=exp.spec.train.epochs, step=exp.step_count, seconds=exp.seconds,
                 steps_per_second=exp.step_count / exp.seconds if exp.seconds > 0 else 0.0,
                 history=exp.history_frame(), step_losses=losses[::stride], loss_stride=stride,
-                telemetry=exp.telemetry.frame(), latest={k: dict(v) for k, v in exp.telemetry.latest.items()})
+                telemetry_rows=list(exp.telemetry.rows), latest={k: dict(v) for k, v in exp.telemetry.latest.items()})
