@@ -30,6 +30,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from playground import Experiment, ExperimentSpec, Run  # noqa: E402
 from playground.data import Dataset  # noqa: E402
+from playground.telemetry import HIST_EVERY  # noqa: E402
 from bench.loading import bench_loading  # noqa: E402
 
 
@@ -193,21 +194,27 @@ def print_engine_table(results: dict[str, dict], device: str, threads: int) -> N
 
 
 def telemetry_cost(case: Case, args: argparse.Namespace) -> tuple[float, float]:
-    """(median step, median extra of a telemetry-sampled step), seconds, over one Experiment's steps."""
-    exp = build(case, case.epochs[0], args.device)
-    plain, sampled = [], []
-    while not exp.done:
-        wanted = exp.telemetry.wants(exp.step_count)
-        t0 = time.perf_counter()
+    """(mean step, mean extra of a telemetry sample), seconds: an Experiment that samples every step against one
+    that never does, stepped alternately on the same data and seed. Histograms come with every HIST_EVERY-th
+    sample, as in a default run, so the mean is what a sample costs on average."""
+    sampled, plain = build(case, case.epochs[0], args.device, 1), build(case, case.epochs[0], args.device, 0)
+    times: dict[bool, list[float]] = {True: [], False: []}
+    for exp in (sampled, plain):  # warm-up: the first sample picks the histogram subsets
         exp.step()
-        (sampled if wanted else plain).append(time.perf_counter() - t0)
-    step = statistics.median(plain)
-    return step, statistics.median(sampled) - step
+    while not (sampled.done or plain.done):
+        for exp, key in ((sampled, True), (plain, False)):
+            t0 = time.perf_counter()
+            exp.step()
+            _sync(exp.device)
+            times[key].append(time.perf_counter() - t0)
+    step = statistics.fmean(times[False])
+    return step, statistics.fmean(times[True]) - step
 
 
 def print_telemetry_table(args: argparse.Namespace) -> None:
     every = ExperimentSpec().train.telemetry_every
-    print(f"\nTelemetry: extra time of a sampled step (every {every} steps by default; median of one run)")
+    print(f"\nTelemetry: mean extra time of a sampled step (default: every {every} steps, histograms on every "
+          f"{HIST_EVERY}th sample)")
     print(f"{'case':28} {'step':>10} {'sample extra':>13} {'per step':>9}")
     for case in CASES:
         step, extra = telemetry_cost(case, args)

@@ -182,7 +182,7 @@ class TrainSpec:
     lr_gamma: float = 0.5             # step and exponential: decay factor (exponential: per epoch)
     early_stopping_patience: int | None = None  # stop after this many epochs without a better test loss
     device: str = "auto"
-    telemetry_every: int = 10         # steps between weight/gradient/activation samples (0: never)
+    telemetry_every: int = 25         # steps between weight/gradient/activation samples (0: never)
 
     def validate(self, path: str = "train") -> None:
         _choice(f"{path}.loss", self.loss, registry.LOSSES)

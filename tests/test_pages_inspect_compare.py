@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from playground import Experiment, ExperimentSpec, Run, SpecError
 from playground.checkpoint import checkpoint_bytes
+from playground.telemetry import HIST_EVERY
 from ui.session import FinishedRun
 from ui.share import MAX_LINK_CHARS, SHARE_PARAM, decode_spec, encode_spec
 
@@ -78,7 +79,7 @@ def test_inspect_without_a_run_points_to_training(app):
 
 
 def test_inspect_shows_health_histograms_and_gradient_flow(app, trained):
-    run = trained(XOR, 75)  # three epochs
+    run = trained({**XOR, "train": {"telemetry_every": 10}}, 75)  # three epochs
     at = app("pages/inspect.py", run=run)
     assert not at.exception
     assert "epoch 3 of 100" in at.caption[0].value and "No training problems" in at.success[0].value
@@ -87,7 +88,7 @@ def test_inspect_shows_health_histograms_and_gradient_flow(app, trained):
     assert {t.name for t in flow.data} == {"dense_0", "dense_1", "output"}
     assert {t.yaxis or "y" for t in flow.data} == {"y", "y2"} and len(flow.data[0].x) == 8  # steps 0, 10, .., 70
     hist = figs["dense_0: weight distribution over time"].data[0]
-    assert hist.type == "heatmap" and list(hist.x) == list(range(0, 80, 10))
+    assert hist.type == "heatmap" and list(hist.x) == list(range(0, 80, 10 * HIST_EVERY))
     assert figs["dense_0: weights"].data[0].z.shape == (8, 2)  # 8 units x 2 inputs
     assert at.get("dataframe")  # misclassified points of a flat data set, as a table
     assert "Activations for one test image" not in [h.value for h in at.subheader]  # images only

@@ -99,8 +99,8 @@ def test_alive_returning_false_ends_the_worker(make_run, paused):
     assert run.state == "stopped" and not run.thread_alive
 
 
-def test_snapshot_is_a_copy(make_run):
-    run = make_run()
+def test_snapshot_is_a_copy(make_run, make_exp):
+    run = make_run(make_exp(epochs=ENDLESS, telemetry_every=10))
     run.step(25)                                  # 2 epochs of 10 steps; telemetry at steps 0, 10, 20
     snap = run.snapshot()
     history, telemetry = snap.history.copy(), snap.telemetry.copy()

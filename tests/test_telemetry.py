@@ -36,12 +36,14 @@ def test_telemetry_every_zero_samples_nothing(make_exp):
 
 def test_histograms_count_every_weight_and_gradient(make_exp):
     exp = make_exp(telemetry_every=4)
-    for _ in range(9):  # samples at steps 0, 4, 8; step 8 is the last, so the weights are as sampled
+    every = 4 * telemetry.HIST_EVERY   # histograms come with every HIST_EVERY-th sample
+    for _ in range(2 * every + 1):     # the last step is a histogram sample, so the weights are as sampled
         exp.step()
     for layer, param in (("dense_0", exp.model.dense_0[0].weight), ("output", exp.model.output[0].weight)):
         for kind in ("weight", "grad"):
             frame = exp.telemetry.histogram_frame(layer, kind)
-            assert list(frame.columns) == ["step", "counts", "lo", "hi"] and frame["step"].tolist() == [0, 4, 8]
+            assert list(frame.columns) == ["step", "counts", "lo", "hi"]
+            assert frame["step"].tolist() == [0, every, 2 * every]
             assert all(len(c) == HIST_BINS and sum(c) == param.numel() for c in frame["counts"])
         last = exp.telemetry.histogram_frame(layer, "weight").iloc[-1]
         assert (last["lo"], last["hi"]) == pytest.approx((param.min().item(), param.max().item()))
@@ -132,7 +134,7 @@ def test_memory_is_bounded(make_exp, monkeypatch):
     frame = exp.telemetry.frame()
     steps = sorted(set(frame["step"]))
     assert len(frame) <= 3 * 5 and steps[0] == 0 and (frame.groupby("step").size() == 3).all()
-    assert exp.telemetry.histogram_frame("dense_1", "grad")["step"].tolist() == [17, 18, 19]
+    assert exp.telemetry.histogram_frame("dense_1", "grad")["step"].tolist() == list(range(0, 20, telemetry.HIST_EVERY))[-3:]
 
 
 def test_capture_activations_is_eval_mode_and_restores_training(make_exp):
@@ -143,3 +145,27 @@ def test_capture_activations_is_eval_mode_and_restores_training(make_exp):
     assert exp.model.training
     assert torch.equal(first["dropout_1"], first["dense_0"])          # eval mode: dropout passes through
     assert list(first) == ["dense_0", "dropout_1", "output"] and first["output"].shape == (20, 1)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw", "rmsprop", "adagrad"])
+def test_gradients_read_after_the_update_are_the_ones_it_used(make_exp, optimizer):
+    """Telemetry reads .grad after optimizer.step(): each optimizer (momentum, weight decay on) must leave it as is."""
+    exp = make_exp(optimizer=optimizer, momentum=0.9, weight_decay=0.1, telemetry_every=1)
+    seen, step = {}, exp.optimizer.step
+    def step_and_keep(*args, **kwargs):
+        seen.update({name: w.grad.norm().item() for name, w in exp.telemetry.weights.items()})
+        return step(*args, **kwargs)
+    exp.optimizer.step = step_and_keep
+    exp.step()
+    assert {name: row["grad_norm"] for name, row in exp.telemetry.latest.items()} == pytest.approx(seen, rel=1e-6)
+
+
+def test_a_layer_over_the_histogram_sample_keeps_its_size_and_range(make_exp):
+    exp = make_exp("digits", layers=[(128, "relu")], loss="cross_entropy", telemetry_every=1)
+    weight = exp.model.dense_0[0].weight                            # 64 x 128: histogrammed on a subset
+    assert weight.numel() > telemetry.HIST_SAMPLE
+    exp.step()
+    last = exp.telemetry.histogram_frame("dense_0", "weight").iloc[-1]
+    assert sum(last["counts"]) == pytest.approx(weight.numel())
+    assert (last["lo"], last["hi"]) == pytest.approx((weight.min().item(), weight.max().item()))
+    assert exp.telemetry.latest["dense_0"]["weight_std"] == pytest.approx(weight.std().item(), rel=1e-4)
