@@ -1,8 +1,12 @@
 """Entry point: page config, navigation, and the sidebar every page shares. Pages live in pages/."""
 import streamlit as st
 
+from playground.run import hold_training
 from ui import session
+from ui.live import freeze_loaded_objects
 from ui.share import apply_share_link, share_controls
+
+freeze_loaded_objects()
 
 st.set_page_config(page_title="Neural Network Playground", page_icon="🧠", layout="wide")
 
@@ -18,8 +22,9 @@ PAGE_SLOTS = {"playground": session.PLAYGROUND, "build": session.MAIN, "train": 
 
 page = st.navigation(pages)
 slot = PAGE_SLOTS.get(page.url_path or "playground")
-if slot:
-    apply_share_link(slot)
-page.run()
-if slot:
-    share_controls(slot)
+with hold_training():  # a page run has the interpreter to itself; training threads wait (playground/run.py)
+    if slot:
+        apply_share_link(slot)
+    page.run()
+    if slot:
+        share_controls(slot)

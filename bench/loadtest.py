@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--sessions", type=int, default=30)
     p.add_argument("--browsers", type=int, default=1, help="how many of the sessions are Chromium pages")
     p.add_argument("--seconds", type=float, default=60.0, help="training window after everyone pressed Play")
-    p.add_argument("--probe-every", type=float, default=10.0, help="mean seconds between Pause/Play probes")
+    p.add_argument("--probe-every", type=float, default=30.0, help="mean seconds between Pause/Play probes")
     p.add_argument("--timeout", type=float, default=60.0, help="limit for any one page action, seconds")
     p.add_argument("--max-seconds", type=float, default=420.0, help="limit for the whole browser phase")
     p.add_argument("--env", action="append", default=[], help="server environment, KEY=VALUE (repeatable)")

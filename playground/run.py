@@ -15,10 +15,10 @@ import os
 import sys
 import threading
 import time
-import weakref
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pandas as pd
 import torch
@@ -32,17 +32,31 @@ RUN_THREAD_NAME = "playground-run"  # also the OS thread's name: top -H, /proc/<
 _SLOTS = int(os.environ.get("PLAYGROUND_MAX_ACTIVE_RUNS", os.cpu_count() or 1))
 ACTIVE_SLOTS = threading.BoundedSemaphore(_SLOTS)
 DEFAULT_THREADS = int(os.environ.get("PLAYGROUND_THREADS_PER_RUN", "0")) or max(1, (os.cpu_count() or 1) // _SLOTS)
+HOLD_MAX_SECONDS = 0.25     # a held worker still trains one slice this often: holds slow training, never stop it
+
+_holds = 0                  # callers inside hold_training() now
+_holds_lock = threading.Lock()
+_unheld = threading.Event()
+_unheld.set()
 
 
-_RUNS: "weakref.WeakSet[Run]" = weakref.WeakSet()   # every Run of this process, for running_runs()
-_RUNS_LOCK = threading.Lock()
-
-
-def running_runs() -> int:
-    """How many Runs of this process are training right now (the app paces its live redraws by it)."""
-    with _RUNS_LOCK:
-        runs = list(_RUNS)
-    return sum(1 for run in runs if run.state == "running" and run.thread_alive)
+@contextmanager
+def hold_training() -> Iterator[None]:
+    """While any caller is inside, Run workers end their slice at the next step and wait (at most
+    HOLD_MAX_SECONDS a slice) before the next. An interactive caller, such as the app's page runs, then
+    has the interpreter lock to itself instead of taking turns with every training thread: Python runs
+    one thread at a time, and a small net's training is mostly Python."""
+    global _holds
+    with _holds_lock:
+        _holds += 1
+        _unheld.clear()
+    try:
+        yield
+    finally:
+        with _holds_lock:
+            _holds -= 1
+            if _holds == 0:
+                _unheld.set()
 
 
 def _name_os_thread(name: str) -> None:
@@ -94,8 +108,6 @@ class Run:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._state, self._error = "ready", ""
-        with _RUNS_LOCK:
-            _RUNS.add(self)
 
     @property
     def state(self) -> str:
@@ -163,7 +175,8 @@ class Run:
         try:
             while not self._stop.is_set() and not self.exp.done:
                 if self._go.wait(timeout=ALIVE_CHECK_SECONDS):
-                    self._train_slice()
+                    still_held = not _unheld.wait(HOLD_MAX_SECONDS)
+                    self._train_slice(yield_to_holds=not still_held)
                     time.sleep(0)  # let the server's threads in between slices
                 if self.alive is not None and time.monotonic() - last_check > ALIVE_CHECK_SECONDS:
                     last_check = time.monotonic()
@@ -173,12 +186,12 @@ class Run:
         except Exception as e:  # noqa: BLE001 - a failed run must say why, not die silently
             self._error = f"training failed: {type(e).__name__}: {e}"
 
-    def _train_slice(self) -> None:
+    def _train_slice(self, yield_to_holds: bool = True) -> None:
         with ACTIVE_SLOTS, self._lock:
             deadline = time.perf_counter() + SLICE_SECONDS
             while self._go.is_set() and not self._stop.is_set() and not self.exp.done:
                 self.exp.step()
-                if time.perf_counter() > deadline:
+                if time.perf_counter() > deadline or (_holds and yield_to_holds):
                     break
 
     def read(self, fn: Callable[[Experiment], Any]) -> Any:

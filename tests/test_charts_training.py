@@ -74,7 +74,8 @@ def test_decision_boundary_binary_heatmap_points_by_class_and_test_outline():
     heat, train, test = fig.data
     assert heat.type == "heatmap" and np.asarray(heat.z) == pytest.approx(np.array(GRID["z"]))
     assert (fig.layout.coloraxis.cmin, fig.layout.coloraxis.cmax) == (0.0, 1.0)
-    assert list(train.marker.color) == [theme.CLASS_1, theme.CLASS_0]
+    assert list(train.marker.color) == [1.0, 0.0] and train.marker.colorscale == (
+        (0.0, theme.CLASS_0), (1.0, theme.CLASS_1)) and (train.marker.cmin, train.marker.cmax) == (0, 1)
     assert (train.name, test.name) == ("train", "test")
     assert train.marker.line.color == "white" and test.marker.line.color == "black"
     assert fig.layout.yaxis.scaleanchor == "x" and fig.layout.xaxis.title.text == "x1"

@@ -174,3 +174,28 @@ def test_the_worker_sets_its_own_thread_count(make_run, monkeypatch):
     finally:
         torch.set_num_threads(main_threads)
     assert seen[0] == 2
+
+
+def _steps_while(run: Run, seconds: float) -> int:
+    before = run.exp.step_count
+    time.sleep(seconds)
+    return run.exp.step_count - before
+
+
+def test_hold_training_pauses_workers_and_they_resume_after(make_run, monkeypatch):
+    monkeypatch.setattr(run_module, "HOLD_MAX_SECONDS", 30.0)
+    run = make_run().start()
+    assert wait_until(lambda: run.snapshot().step > 0)
+    with run_module.hold_training():
+        time.sleep(0.1)                   # the worker ends its slice at its next step
+        assert _steps_while(run, 0.3) == 0 and run.state == "running"
+        assert run.snapshot().step == run.exp.step_count   # a held worker holds no lock: pages still read
+    assert _steps_while(run, 0.3) > 0
+
+
+def test_a_long_hold_slows_training_but_never_stops_it(make_run, monkeypatch):
+    monkeypatch.setattr(run_module, "HOLD_MAX_SECONDS", 0.05)
+    run = make_run().start()
+    with run_module.hold_training(), run_module.hold_training():   # holds nest
+        assert _steps_while(run, 0.5) > 0
+    assert run_module._unheld.is_set()

@@ -10,6 +10,7 @@ import math
 from dataclasses import replace
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
 from playground import ExperimentSpec, LayerSpec, ModelSpec, Run, Snapshot, SpecError, registry
@@ -47,19 +48,21 @@ def _field(name: str, value, **kwargs):
     return field_input(f"{SLOT}:{name}", FIELDS[name], value, **kwargs)
 
 
-@st.cache_data
-def _thumbnail_sets() -> dict[str, tuple[np.ndarray, np.ndarray, str]]:
+@st.cache_resource(show_spinner=False)
+def _thumbnails(selected: str) -> go.Figure:
+    """The data sets' thumbnails, built once per selection for the whole server: they never change, and
+    building them was two thirds of a Playground page run (st.plotly_chart only reads the figure)."""
     sets = {}
     for name in TOY_DATASETS:
         _, labels, _, _, points, _ = make_toy(name, 300, 0.0, 0.05, ("x1", "x2"), 0)
         sets[name] = (points.numpy(), labels.numpy(), DATASETS[name].task)
-    return sets
+    return dataset_thumbnails(sets, selected, height_per_row=75)
 
 
 def data_controls(spec: ExperimentSpec) -> dict:
     """Dataset (with thumbnails), split, noise, batch size and Regenerate; returns the chosen values."""
     selected = st.session_state.get(f"{SLOT}:data.name", spec.data.name)
-    st.plotly_chart(dataset_thumbnails(_thumbnail_sets(), selected, height_per_row=75), key="pg_thumbnails",
+    st.plotly_chart(_thumbnails(selected), key="pg_thumbnails",
                     config={"staticPlot": True})
     name = _field("data.name", spec.data.name, horizontal=True)
     st.markdown(f"Problem type: **{'regression' if DATASETS[name].task == 'regression' else 'classification'}**")

@@ -9,6 +9,7 @@ CLASS_1 = "#0877bd"   # TF Playground's blue (positive)
 POSITIVE = CLASS_1
 NEGATIVE = CLASS_0
 DIVERGING = [[0.0, CLASS_0], [0.5, "#e8eaeb"], [1.0, CLASS_1]]  # for decision maps and weight heatmaps
+CLASSES = [[0.0, CLASS_0], [1.0, CLASS_1]]  # points coloured by class as 0/1 numbers on this scale
 TEMPLATE = "plotly_white"
 # Every figure starts from TEMPLATE as plotly's default: naming it on each figure instead cost ~12 ms a
 # figure (plotly validates a fresh copy), a third of a live redraw, which a class of 30 pays many times a second.
@@ -17,7 +18,7 @@ pio.templates.default = TEMPLATE
 
 def style(fig: go.Figure, x_title: str, y_title: str, height: int) -> go.Figure:
     """The layout every chart shares: height, tight margins, a legend above, axis titles."""
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0), xaxis_title=x_title,
-                      yaxis_title=y_title)
+    fig.update_layout(dict(height=height, margin=dict(l=10, r=10, t=30, b=10),  # nested dicts: plotly parses
+                           legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),  # each "a_b" key path,
+                           xaxis=dict(title=dict(text=x_title)), yaxis=dict(title=dict(text=y_title))))  # slowly
     return fig
