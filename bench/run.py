@@ -213,8 +213,8 @@ def telemetry_cost(case: Case, args: argparse.Namespace) -> tuple[float, float]:
 
 def print_telemetry_table(args: argparse.Namespace) -> None:
     every = ExperimentSpec().train.telemetry_every
-    print(f"\nTelemetry: mean extra time of a sampled step (default: every {every} steps, histograms on every "
-          f"{HIST_EVERY}th sample)")
+    print(f"\nTelemetry: mean extra time of a sampled step (default: every {every} steps, histograms every "
+          f"{HIST_EVERY} samples)")
     print(f"{'case':28} {'step':>10} {'sample extra':>13} {'per step':>9}")
     for case in CASES:
         step, extra = telemetry_cost(case, args)

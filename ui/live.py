@@ -24,7 +24,7 @@ LIVE_SECONDS = 0.5          # redraw interval of a live view while few views are
 # script in one Python process, whose code runs one thread at a time (the GIL): clicks, redraws and training
 # share about one core. Redraws are paced by what they are measured to cost on this machine, so a slower
 # server redraws less often instead of answering clicks late (bench/loadtest.py; docs/classroom.md).
-LIVE_SHARE = float(os.environ.get("PLAYGROUND_LIVE_SHARE", "0.4"))
+LIVE_SHARE = float(os.environ.get("PLAYGROUND_LIVE_SHARE", "0.25"))
 WINDOW_SECONDS = 10.0       # a view that redrew this recently (or within two intervals) counts as live
 REPACE_SECONDS = 1.0        # at most one page rerun for a new pace this often, server-wide: the whole class
                             # sees a new pace at once, and 30 page reruns together held clicks up for seconds
