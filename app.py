@@ -6,8 +6,6 @@ from ui import session
 from ui.live import freeze_loaded_objects
 from ui.share import apply_share_link, share_controls
 
-freeze_loaded_objects()
-
 st.set_page_config(page_title="Neural Network Playground", page_icon="🧠", layout="wide")
 
 pages = [
@@ -28,3 +26,4 @@ with hold_training():  # a page run has the interpreter to itself; training thre
     page.run()
     if slot:
         share_controls(slot)
+freeze_loaded_objects()  # once per server, after the first page run has imported what pages use (plotly, ...)

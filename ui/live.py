@@ -17,7 +17,6 @@ from collections.abc import Callable
 import streamlit as st
 
 from playground import Run, Snapshot
-from playground.run import hold_training
 
 LIVE_SECONDS = 0.5          # redraw interval of a live view while few views are live
 # The share of one core that live redraws may take, all sessions together. Streamlit runs every session's
@@ -75,8 +74,9 @@ REDRAWS = RedrawLoad()
 
 @functools.cache
 def freeze_loaded_objects() -> None:
-    """Once per server: exclude the objects alive now (torch, plotly, pandas, streamlit: millions, all kept
-    for the server's life) from Python's cyclic garbage collection. Its periodic full passes walked them all,
+    """Once per server: exclude the objects alive now (torch, plotly, pandas, streamlit: millions, nearly all
+    kept for the server's life; what the first page run leaves is kept too) from Python's cyclic garbage
+    collection. Its periodic full passes walked them all,
     0.3-0.4 s each on a 2-core VM, holding the interpreter lock while every click waited."""
     gc.freeze()
 
@@ -93,7 +93,6 @@ def live_view(run: Run, draw: Callable[[Run, Snapshot], None]) -> None:
     view = (id(run), getattr(draw, "func", draw).__qualname__)   # the same view across page runs
 
     @st.fragment(run_every=interval)
-    @hold_training()  # the redraw has the interpreter to itself (a no-op inside a page run's own hold)
     def show() -> None:
         started = time.perf_counter()
         snap = run.snapshot()
