@@ -186,13 +186,13 @@ class Telemetry:
                             (name, "weight_std"): std, (name, "weight_mean"): mean})
         with_histograms = self._samples % HIST_EVERY == 0
         self._samples += 1
-        parts = [torch.stack(list(pending.values()))]
+        watched = []
         if with_histograms:
             for i in self._big:  # whole-tensor ranges of those histogrammed on a subset
                 for kind, t in zip(KINDS, (weights[i], grads[i])):
                     pending[(names[i], f"{kind}_lo")], pending[(names[i], f"{kind}_hi")] = torch.aminmax(t)
-            parts = [torch.stack(list(pending.values())), *(_watched(t) for t in weights + grads)]
-        host = torch.cat(parts).cpu().numpy()   # the sample's one device-to-host copy
+            watched = [_watched(t) for t in weights + grads]
+        host = torch.cat([torch.stack(list(pending.values())), *watched]).cpu().numpy()  # the one host copy
         stats: dict[str, dict[str, float]] = {name: {} for name in names}
         for (layer, stat), value in zip(pending, host[:len(pending)].tolist()):
             stats[layer][stat] = value

@@ -76,8 +76,8 @@ REDRAWS = RedrawLoad()
 def freeze_loaded_objects() -> None:
     """Once per server: exclude the objects alive now (torch, plotly, pandas, streamlit: millions, nearly all
     kept for the server's life; what the first page run leaves is kept too) from Python's cyclic garbage
-    collection. Its periodic full passes walked them all,
-    0.3-0.4 s each on a 2-core VM, holding the interpreter lock while every click waited."""
+    collection. Its periodic full passes walked them all, 0.3-0.4 s each on a 2-core VM, holding the
+    interpreter lock while every click waited."""
     gc.freeze()
 
 
