@@ -40,6 +40,17 @@ class Budget:
         return 1000 * min(left, cap_s)
 
 
+def progress_when(page, condition: str, budget: Budget) -> tuple[int, int]:
+    """(epoch, loss points) read in the instant `condition` on them held. Read again later, the loss chart may
+    be gone for a moment: Streamlit 1.67 remounts a plotly chart whose content changed (its element id is
+    derived from the content), so a second read during a redraw found no chart (-1)."""
+    handle = page.wait_for_function(
+        f"() => {{ const epoch = ({EPOCH_JS})(), points = ({LOSS_POINTS_JS})(); "
+        f"return ({condition}) && [epoch, points]; }}", timeout=budget.ms())
+    epoch, points = handle.json_value()
+    return epoch, points
+
+
 @pytest.fixture(scope="module")
 def server():
     # one torch thread per run: torch's OpenMP helper threads would inherit the name the thread count reads
@@ -57,11 +68,8 @@ def test_play_trains_and_the_loss_chart_grows(server):
             page.goto(server.url, timeout=budget.ms(45))
             page.get_by_role("button", name="Play").click(timeout=budget.ms(45))
             page.get_by_role("button", name="Pause").wait_for(timeout=budget.ms())   # the page reran: running
-            page.wait_for_function(f"({EPOCH_JS})() >= 1 && ({LOSS_POINTS_JS})() > 0", timeout=budget.ms())
-            epoch, points = page.evaluate(EPOCH_JS), page.evaluate(LOSS_POINTS_JS)
-            page.wait_for_function(f"({EPOCH_JS})() > {epoch} && ({LOSS_POINTS_JS})() > {points}",
-                                   timeout=budget.ms())
-            later_epoch, later_points = page.evaluate(EPOCH_JS), page.evaluate(LOSS_POINTS_JS)
+            epoch, points = progress_when(page, "epoch >= 1 && points > 0", budget)
+            later_epoch, later_points = progress_when(page, f"epoch > {epoch} && points > {points}", budget)
             SHOT.parent.mkdir(exist_ok=True)
             page.screenshot(path=str(SHOT), full_page=True)
         finally:
