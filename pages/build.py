@@ -8,6 +8,8 @@ from ui import build, session
 
 def data_info(data: DataSpec) -> dict | None:
     """Shape and task of the chosen data, or None after saying what is wrong (nothing downloads unasked)."""
+    if data.name == "csv" and not data.path:
+        return None  # the uploader above says what to do
     try:
         data.validate()
     except SpecError as e:

@@ -9,6 +9,9 @@ spec builds. Files and bytes (the app's download/upload) go through the same two
 from __future__ import annotations
 
 import json
+import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -17,6 +20,7 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
 from .data import Dataset
+from .quoting import quote, quote_list
 from .spec import ExperimentSpec
 from .train import Experiment
 
@@ -46,7 +50,8 @@ def save(exp: Experiment, path: str | Path) -> Path:
     """Write the checkpoint; returns the weights file's path.
 
     `path` is a directory (gets model.safetensors and experiment.json) or a `.safetensors` file
-    (the JSON goes beside it with a .json suffix).
+    (the JSON goes beside it with a .json suffix). Each file is written whole or not at all, the
+    experiment first, so an interrupted save never leaves weights without their experiment.
     """
     path = Path(path)
     if path.suffix == ".safetensors":
@@ -54,9 +59,25 @@ def save(exp: Experiment, path: str | Path) -> Path:
     else:
         weights, document = path / WEIGHTS_FILE, path / EXPERIMENT_FILE
     weights.parent.mkdir(parents=True, exist_ok=True)
-    weights.write_bytes(checkpoint_bytes(exp))
-    document.write_text(json.dumps(experiment_document(exp), indent=2) + "\n", encoding="utf-8")
+    tensors = checkpoint_bytes(exp)
+    write_atomic(document, (json.dumps(experiment_document(exp), indent=2) + "\n").encode())
+    write_atomic(weights, tensors)
     return weights
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to a temporary file beside `path`, then rename it over `path` (atomic on POSIX):
+    a reader, or a run killed mid-write, sees the old file or the new one, never half of one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def load(path: str | Path, spec: ExperimentSpec | None = None, dataset: Dataset | None = None) -> Experiment:
@@ -77,19 +98,26 @@ def load(path: str | Path, spec: ExperimentSpec | None = None, dataset: Dataset 
 
 
 def load_checkpoint_bytes(data: bytes, spec: ExperimentSpec | None = None, dataset: Dataset | None = None,
-                          source: str = "the uploaded file") -> Experiment:
-    """Like `load`, from the bytes of a checkpoint (an upload); `source` names it in error messages."""
+                          source: str = "the uploaded file",
+                          check: Callable[[ExperimentSpec], None] | None = None) -> Experiment:
+    """Like `load`, from the bytes of a checkpoint (an upload); `source` names it in error messages.
+
+    `check(spec)` is called on the experiment before anything it names is opened: the app refuses there
+    a checkpoint whose experiment reads a file on the server.
+    """
     if len(data) > MAX_CHECKPOINT_BYTES:
         raise CheckpointError(_too_large(source, len(data)))
     metadata = _metadata(data, source)
     try:
         tensors = load_tensors(data)
-    except SafetensorError as e:
-        raise CheckpointError(f"{source} is damaged: its tensors cannot be read ({e})") from None
+    except (SafetensorError, RecursionError, ValueError) as e:
+        raise CheckpointError(f"{source} is damaged: its tensors cannot be read ({quote(str(e), 200)})") from None
     if spec is None:
         if not isinstance(metadata.get("experiment"), str):
             raise CheckpointError(f"{source} holds weights but no experiment; load it with its experiment spec")
         spec = ExperimentSpec.from_json(metadata["experiment"])
+    if check is not None:
+        check(spec)
     exp = Experiment(spec, dataset)
     _check_tensors(exp.model.state_dict(), tensors, source)
     exp.model.load_state_dict(tensors)
@@ -108,7 +136,9 @@ def _metadata(data: bytes, source: str) -> dict[str, str]:
         raise CheckpointError(not_safetensors)
     try:
         header = json.loads(data[8:8 + n])
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise CheckpointError(not_safetensors) from None
+    except ValueError:  # a number of thousands of digits
         raise CheckpointError(not_safetensors) from None
     metadata = header.get("__metadata__") if isinstance(header, dict) else None
     return metadata if isinstance(metadata, dict) else {}
@@ -118,12 +148,20 @@ def _check_tensors(expected: dict[str, torch.Tensor], got: dict[str, torch.Tenso
     missing = [k for k in expected if k not in got]
     unexpected = [k for k in got if k not in expected]
     if missing or unexpected:
-        raise CheckpointError(f"{source} does not fit this model: missing tensors {missing or 'none'}, "
-                              f"unexpected tensors {unexpected or 'none'}; it was saved from a different stack")
+        raise CheckpointError(f"{source} does not fit this model: missing tensors {quote_list(missing) or 'none'}, "
+                              f"unexpected tensors {quote_list(unexpected) or 'none'}; it was saved from a "
+                              "different stack")
     for name, tensor in expected.items():
-        if got[name].shape != tensor.shape:
-            raise CheckpointError(f"{source}: tensor {name!r} has shape {tuple(got[name].shape)} but the model "
+        t = got[name]
+        if t.shape != tensor.shape:
+            raise CheckpointError(f"{source}: tensor {name!r} has shape {tuple(t.shape)} but the model "
                                   f"needs {tuple(tensor.shape)}; it was saved from a different stack or dataset")
+        if t.dtype != tensor.dtype:
+            raise CheckpointError(f"{source}: tensor {name!r} holds {t.dtype} values but the model needs "
+                                  f"{tensor.dtype}; it was not saved by the playground")
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            raise CheckpointError(f"{source}: tensor {name!r} holds NaN or infinite values; these weights "
+                                  "cannot be trained or evaluated (was the run diverging when it was saved?)")
 
 
 def _too_large(source: str, size: int) -> str:

@@ -1,16 +1,21 @@
 """`python -m playground train | validate | export | datasets` (the contract is in DESIGN.md).
 
 Exit codes: 0 done, 2 a bad experiment or data (the message names the field or file), 3 training diverged,
-130 interrupted. Progress goes to stderr; `train` prints a one-line JSON summary last on stdout.
+130 interrupted (Ctrl-C or SIGTERM: what was trained is saved). Progress goes to stderr; `train` prints a
+one-line JSON summary last on stdout.
 """
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import math
+import signal
 import sys
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Iterator
 
 from . import checkpoint
 from .data import DataError
@@ -21,6 +26,7 @@ from .train import Experiment
 
 EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 3, 130
 METRICS_FILE = "metrics.csv"
+LOCK_FILE = ".train.lock"   # held by the `train` writing a --out directory
 _USER_ERRORS = (SpecError, DataError, UnicodeDecodeError, OSError)  # what a bad file or path raises
 
 
@@ -65,10 +71,19 @@ def load_spec(path: str, epochs: int | None = None, device: str | None = None) -
 
 def _train(args: argparse.Namespace) -> int:
     exp = Experiment(load_spec(args.experiment, args.epochs, args.device))
-    if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)  # a bad --out fails now, not after training
+    if args.out is None:
+        return _train_and_report(exp, None)
+    args.out.mkdir(parents=True, exist_ok=True)  # a bad --out fails now, not after training
+    with _locked(args.out):
+        if (args.out / METRICS_FILE).exists():
+            print(f"note: replacing the results already in {args.out}", file=sys.stderr)
+        return _train_and_report(exp, args.out)
+
+
+def _train_and_report(exp: Experiment, out: Path | None) -> int:
     every = max(1, exp.spec.train.epochs // 10)  # about ten progress lines per run
     status = "interrupted"
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a SIGTERM saves what was trained, like Ctrl-C
     try:
         while not exp.done:
             exp.fit(1)
@@ -76,14 +91,51 @@ def _train(args: argparse.Namespace) -> int:
                 print(_progress(exp), file=sys.stderr)
         status = exp.status
     except KeyboardInterrupt:
-        print(f"interrupted after {exp.epoch} epochs", file=sys.stderr)
+        print(f"interrupted after {exp.epoch} epochs" + (f"; saving to {out}" if out else ""), file=sys.stderr)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if status == "diverged":
         print(f"error: {exp.message}", file=sys.stderr)
-    if args.out is not None:
-        exp.history_frame().to_csv(args.out / METRICS_FILE, index=False)
-        checkpoint.save(exp, args.out)
-    print(json.dumps(_summary(exp, status, args.out)))
+    if out is not None:
+        with _signals_held():
+            checkpoint.write_atomic(out / METRICS_FILE, exp.history_frame().to_csv(index=False).encode())
+            checkpoint.save(exp, out)
+    print(json.dumps(_summary(exp, status, out)))
     return {"diverged": EXIT_DIVERGED, "interrupted": EXIT_INTERRUPTED}.get(status, 0)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the block ends (the save), then act: a second Ctrl-C cannot cut a save."""
+    caught: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if caught:
+        print("interrupted again during the save; the save finished first", file=sys.stderr)
+
+
+@contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """Hold `out`'s lock file for the whole run; another `train --out` into it is refused (exit 2)."""
+    with open(out / LOCK_FILE, "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SpecError("--out", f"{out} is being written by another `train` right now; wait for it to "
+                                     "finish or choose another directory") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _progress(exp: Experiment) -> str:

@@ -30,8 +30,9 @@ from .spec import ExperimentSpec
 _HIDDEN = {"self", "params", "optimizer", "last_epoch"}  # constructor arguments the script passes itself
 
 
-def export_script(spec: ExperimentSpec, dataset: Dataset | None = None) -> str:
-    """The script's source. `dataset` (already loaded) saves reading the data to learn its shape."""
+def export_script(spec: ExperimentSpec, dataset: Dataset | None = None, num_threads: int | None = None) -> str:
+    """The script's source. `dataset` (already loaded) saves reading the data to learn its shape;
+    `num_threads` is the CPU thread count the run used, if a Run capped the spec's."""
     data = dataset if dataset is not None else load_dataset(spec.data, spec.seed)
     t = spec.train
     objectives.check_loss(t.loss, data.task, data.name)  # what Experiment refuses is not exported either
@@ -43,6 +44,7 @@ def export_script(spec: ExperimentSpec, dataset: Dataset | None = None) -> str:
         "experiment": _experiment_comment(spec),
         "imports": _imports(spec.data.name),
         "seed": spec.seed, "epochs": t.epochs, "batch_size": t.batch_size,
+        "num_threads": num_threads or t.num_threads,
         "device": _device_code(t.device), "settings": _data_settings(spec),
         "data_code": _data_code(spec.data.name), "model_code": _model_code(spec, data),
         "loss_code": loss_expression(t.loss, data.task),
@@ -303,6 +305,7 @@ _SCRIPT = _lines('''
     SEED = $seed
     EPOCHS = $epochs
     BATCH_SIZE = $batch_size
+    NUM_THREADS = $num_threads  # CPU threads; the run's count, since the sums' order (so the numbers) depends on it
     DEVICE = $device
     $settings
 
@@ -339,6 +342,7 @@ _SCRIPT = _lines('''
 
 
     def main():
+        torch.set_num_threads(NUM_THREADS)
         x_train, y_train, x_test, y_test = (t.to(DEVICE) for t in load_data())
         torch.manual_seed(SEED)  # the initial weights (and dropout masks) come from this seed
         model = build_model().to(DEVICE)

@@ -13,6 +13,8 @@ from .layers import LAYERS, Shape, ShapeError, describe
 from .spec import LayerSpec, ModelSpec, SpecError
 
 MAX_PARAMS = 20_000_000  # one class server trains many of these at once; bigger nets belong elsewhere
+MAX_BATCH_BYTES = 512 * 2**20  # estimated activation memory of one training batch (see batch_bytes)
+MAX_EVAL_CHUNK = 4096    # predict() evaluates at most this many examples at a time (fewer for wide nets)
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,11 @@ def plan(spec: ModelSpec, input_shape: Shape, n_outputs: int) -> list[tuple[Bloc
         try:
             out = kind.out_shape(layer, shape)
         except ShapeError as e:
-            raise SpecError(f"model.layers[{i}]", str(e)) from None
+            message = str(e)
+            if len(input_shape) == 1 and len(shape) == 1 and "needs image input" in message:
+                message = (f"{layer.type} needs image input, but this dataset gives {describe(shape)} per example; "
+                           "choose an image dataset (digits works offline) or use dense layers")
+            raise SpecError(f"model.layers[{i}]", message) from None
         name = "output" if is_output else f"{layer.type}_{i}"
         note = f"{n_outputs} unit(s) sized to the task" if is_output else ""
         steps.append((Block(name, layer.type, out, note), layer, shape))
@@ -51,11 +57,33 @@ def plan(spec: ModelSpec, input_shape: Shape, n_outputs: int) -> list[tuple[Bloc
     return steps
 
 
+def batch_bytes(steps: list[tuple[Block, LayerSpec, Shape]], batch_size: int) -> int:
+    """Estimated memory of one training step's activations: every block's output (kept for backward, and
+    once more for its activation function's output) and its gradient, in float32, times the batch."""
+    per_example = sum(math.prod(block.out_shape) for block, _, _ in steps)
+    return 4 * 2 * 2 * per_example * batch_size
+
+
+def check_memory(steps: list[tuple[Block, LayerSpec, Shape]], batch_size: int) -> None:
+    """Refuse (SpecError) a network whose training batch would need too much memory, before anything is
+    allocated: the parameter count does not bound activations (a wide padding does)."""
+    need = batch_bytes(steps, batch_size)
+    if need > MAX_BATCH_BYTES:
+        widest = max(steps, key=lambda s: math.prod(s[0].out_shape))[0]
+        raise SpecError("model.layers", f"one batch would need about {need / 2**20:,.0f} MB of activations; "
+                                        f"the limit is {MAX_BATCH_BYTES / 2**20:,.0f} MB. The largest output is "
+                                        f"{widest.name}'s {describe_shape(widest.out_shape)}: use less padding, "
+                                        "fewer filters, pooling, or a smaller batch_size")
+
+
 class Network(nn.Sequential):
     """The hidden stack plus the output layer. Each child is one block (e.g. Linear + Tanh)."""
 
-    def __init__(self, spec: ModelSpec, input_shape: Shape, n_outputs: int):
+    def __init__(self, spec: ModelSpec, input_shape: Shape, n_outputs: int, batch_size: int | None = None):
+        """With `batch_size`, a network whose training batches would need too much memory is refused too."""
         steps = plan(spec, input_shape, n_outputs)
+        if batch_size is not None:
+            check_memory(steps, batch_size)
         with torch.device("meta"):  # count first, without memory: 10**9 units must not be allocated to be refused
             n = sum(p.numel() for block in _build(steps).values() for p in block.parameters())
         if n > MAX_PARAMS:
@@ -63,6 +91,8 @@ class Network(nn.Sequential):
                                             "Use fewer units or filters, or add pooling before dense layers")
         super().__init__(_build(steps))
         self.blocks = [block for block, _, _ in steps]
+        widest = max(math.prod(block.out_shape) for block in self.blocks)  # a module's output and the next's
+        self.eval_chunk = max(1, min(MAX_EVAL_CHUNK, MAX_BATCH_BYTES // (2 * 4 * widest)))
         self.input_shape = tuple(input_shape)
         self.watch: dict[str, torch.Tensor] | None = None  # when a dict, forward() records each block's output
 
@@ -94,8 +124,10 @@ class Network(nn.Sequential):
         return pd.DataFrame(rows)
 
     @torch.no_grad()
-    def predict(self, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
-        """Raw outputs in eval mode, in chunks so big test sets fit; restores the training flag."""
+    def predict(self, x: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+        """Raw outputs in eval mode, in chunks (default: `eval_chunk`) so big test sets fit; restores the
+        training flag."""
+        batch_size = batch_size or self.eval_chunk
         was_training = self.training
         self.eval()
         out = torch.cat([self(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])

@@ -1,8 +1,11 @@
-"""Name -> engine object maps for the choices a user makes. Widgets, validation and docs read these.
+"""The table of choices and settings: name -> engine object maps, and every numeric setting's range.
 
-Adding an option is one line here (plus, for export, nothing: export writes the same names).
+Widgets, validation and docs read these. Adding an activation or optimizer is one line here (export
+writes the same names).
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -33,3 +36,49 @@ CLASSIFICATION_ONLY_LOSSES: tuple[str, ...] = ("cross_entropy", "bce")
 REGULARIZATIONS: tuple[str, ...] = ("none", "l1", "l2")
 SCHEDULES: tuple[str, ...] = ("none", "step", "exponential", "cosine")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric setting may take: [lo, hi] ((lo, hi] with lo_open); whole: integers only."""
+    lo: float
+    hi: float
+    lo_open: bool = False
+    whole: bool = False
+
+    def __contains__(self, v: float) -> bool:
+        return (self.lo < v if self.lo_open else self.lo <= v) and v <= self.hi
+
+
+def _whole(lo: int, hi: int) -> Range:
+    return Range(lo, hi, whole=True)
+
+
+# Every numeric setting's range, by its spec path (layer parameters under "layer."). The spec validates
+# against it and the widgets take their limits from it. The sizes bound what a link, file or checkpoint
+# can make the server allocate: points, images, units, windows and epochs; model.py also bounds the
+# parameters and the activation memory of one batch, which depend on the data's shape.
+RANGES: dict[str, Range] = {
+    "seed": _whole(0, 2**32 - 1),                 # numpy-style seeds; torch.manual_seed overflows above 2**64
+    "data.n_samples": _whole(4, 100_000),         # toy points (TF Playground: 500); 4 so both splits get some
+    "data.noise": Range(0.0, 0.5),                # TF Playground's 0..50 %
+    "data.test_fraction": Range(0.05, 0.9),
+    "data.max_samples": _whole(1, 1_000_000),     # image sets: more than any of them has
+    "layer.units": _whole(1, 4096),
+    "layer.filters": _whole(1, 1024),
+    "layer.kernel_size": _whole(1, 64),
+    "layer.stride": _whole(1, 64),
+    "layer.padding": _whole(0, 64),
+    "layer.rate": Range(0.0, 0.95),
+    "train.lr": Range(0.0, 10.0, lo_open=True),
+    "train.momentum": Range(0.0, 0.999),
+    "train.weight_decay": Range(0.0, 1.0),
+    "train.reg_rate": Range(0.0, 10.0),
+    "train.batch_size": _whole(1, 100_000),
+    "train.epochs": _whole(1, 1_000_000),
+    "train.lr_step_size": _whole(1, 1_000_000),
+    "train.lr_gamma": Range(0.0, 1.0, lo_open=True),
+    "train.early_stopping_patience": _whole(1, 1_000_000),
+    "train.telemetry_every": _whole(0, 1_000_000),
+    "train.num_threads": _whole(1, 64),           # CPU threads torch trains with (results depend on it)
+}

@@ -31,7 +31,8 @@ ALIVE_CHECK_SECONDS = 1.0
 RUN_THREAD_NAME = "playground-run"  # also the OS thread's name: top -H, /proc/<pid>/task/*/comm
 _SLOTS = int(os.environ.get("PLAYGROUND_MAX_ACTIVE_RUNS", os.cpu_count() or 1))
 ACTIVE_SLOTS = threading.BoundedSemaphore(_SLOTS)
-DEFAULT_THREADS = int(os.environ.get("PLAYGROUND_THREADS_PER_RUN", "0")) or max(1, (os.cpu_count() or 1) // _SLOTS)
+# The most torch threads one run may use (its spec's train.num_threads, default 1, is capped at this).
+MAX_THREADS = int(os.environ.get("PLAYGROUND_THREADS_PER_RUN", "0")) or max(1, (os.cpu_count() or 1) // _SLOTS)
 HOLD_MAX_SECONDS = 0.25     # a held worker still trains one slice this often: holds slow training, never stop it
 
 _holds = 0                  # callers inside hold_training() now
@@ -96,12 +97,14 @@ class Snapshot:
 
 
 class Run:
-    def __init__(self, exp: Experiment, num_threads: int | None = DEFAULT_THREADS,
+    def __init__(self, exp: Experiment, num_threads: int | None = None,
                  alive: Callable[[], bool] | None = None):
-        """`alive`, if given, is polled about once a second; when it returns False the worker ends
-        (the app passes "is this browser session still open")."""
+        """`num_threads` defaults to the spec's, at most MAX_THREADS (the experiment's metadata records
+        what it got). `alive`, if given, is polled about once a second; when it returns False the worker
+        ends (the app passes "is this browser session still open")."""
         self.exp = exp
-        self.num_threads = num_threads or torch.get_num_threads()
+        self.num_threads = num_threads or min(exp.spec.train.num_threads, MAX_THREADS)
+        exp.num_threads = self.num_threads
         self.alive = alive
         self._lock = threading.Lock()
         self._go = threading.Event()

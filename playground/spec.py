@@ -14,17 +14,23 @@ from typing import Any
 
 from . import registry
 from .layers import LAYERS
+from .quoting import quote, quote_list
+from .registry import RANGES
 
 MAX_SPEC_BYTES = 1_000_000  # an experiment file is a few KB; refuse anything absurd before parsing
-MAX_SEED = 2**32 - 1        # torch.manual_seed overflows above 2**64; numpy-style seeds stay below 2**32
+MAX_SEED = int(RANGES["seed"].hi)
+MAX_MESSAGE_CHARS = 1_000   # a last guard: messages quote user values through quoting.quote already
 
 
 class SpecError(ValueError):
-    """A bad experiment. `field` is the dotted path of the offending key."""
+    """A bad experiment. `field` is the dotted path of the offending key, `reason` what is wrong with it
+    (the message is both: `model.layers[2].units: must be a positive integer, got -3`)."""
 
     def __init__(self, field_path: str, message: str):
+        message = message if len(message) <= MAX_MESSAGE_CHARS else message[:MAX_MESSAGE_CHARS] + "…"
         super().__init__(f"{field_path}: {message}")
         self.field = field_path
+        self.reason = message
 
 
 def _fail(path: str, message: str) -> None:
@@ -39,20 +45,31 @@ def _is_number(v: Any) -> bool:
     return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
 
 
-def _positive_int(path: str, v: Any) -> None:
-    if not _is_int(v) or v < 1:
-        _fail(path, f"must be a positive integer, got {v!r}")
+def _in_range(path: str, v: Any, setting: str) -> None:
+    """Check `v` against registry.RANGES[setting]; the message names the range (and the value, quoted)."""
+    r = RANGES[setting]
+    if r.whole:
+        if _is_int(v) and v in r:
+            return
+        if r.lo in (0, 1) and (not _is_int(v) or v < r.lo):
+            kind = "positive" if r.lo == 1 else "non-negative"
+            _fail(path, f"must be a {kind} integer, got {quote(v)}")
+        if _is_int(v) and v > r.hi:
+            _fail(path, f"must be at most {r.hi:,}, got {quote(v)}")
+        _fail(path, f"must be an integer from {r.lo:,} to {r.hi:,}, got {quote(v)}")
+    if not _is_number(v) or v not in r:
+        bound = f"({r.lo}, {r.hi}]" if r.lo_open else f"[{r.lo}, {r.hi}]"
+        _fail(path, f"must be a number in {bound}, got {quote(v)}")
 
 
-def _number_in(path: str, v: Any, lo: float, hi: float, *, lo_open: bool = False) -> None:
-    if not _is_number(v) or v < lo or v > hi or (lo_open and v == lo):
-        bound = f"({lo}, {hi}]" if lo_open else f"[{lo}, {hi}]"
-        _fail(path, f"must be a number in {bound}, got {v!r}")
+def _text(path: str, v: Any) -> None:
+    if not isinstance(v, str):
+        _fail(path, f"must be text, got {quote(v)}")
 
 
 def _choice(path: str, v: Any, options) -> None:
-    if v not in options:
-        _fail(path, f"unknown value {v!r}; choose one of {', '.join(options)}")
+    if not isinstance(v, str) or v not in options:
+        _fail(path, f"unknown value {quote(v)}; choose one of {', '.join(options)}")
 
 
 def _known_keys(path: str, d: Any, cls) -> None:
@@ -61,7 +78,8 @@ def _known_keys(path: str, d: Any, cls) -> None:
     names = {f.name for f in fields(cls)}
     for key in d:
         if key not in names:
-            _fail(f"{path}.{key}" if path else key, f"unknown key; known keys are {', '.join(sorted(names))}")
+            shown = key if len(key) <= 40 else quote(key, 40)
+            _fail(f"{path}.{shown}" if path else shown, f"unknown key; known keys are {', '.join(sorted(names))}")
 
 
 @dataclass(frozen=True)
@@ -79,24 +97,37 @@ class DataSpec:
         from .data import DATASETS, TOY_FEATURES  # data imports spec for DataSpec's type only
 
         _choice(f"{path}.name", self.name, list(DATASETS))
-        _positive_int(f"{path}.n_samples", self.n_samples)
-        if self.n_samples < 4:
+        if _is_int(self.n_samples) and 1 <= self.n_samples < 4:
             _fail(f"{path}.n_samples", f"must be at least 4 so both splits get points, got {self.n_samples}")
-        _number_in(f"{path}.noise", self.noise, 0.0, 0.5)
-        _number_in(f"{path}.test_fraction", self.test_fraction, 0.05, 0.9)
+        _in_range(f"{path}.n_samples", self.n_samples, "data.n_samples")
+        _in_range(f"{path}.noise", self.noise, "data.noise")
+        _in_range(f"{path}.test_fraction", self.test_fraction, "data.test_fraction")
         if not isinstance(self.features, tuple) or not self.features:
             _fail(f"{path}.features", "must be a non-empty list of feature names")
         for i, f in enumerate(self.features):
             _choice(f"{path}.features[{i}]", f, list(TOY_FEATURES))
         if len(set(self.features)) != len(self.features):
             _fail(f"{path}.features", f"lists a feature twice: {list(self.features)}")
+        for name in ("path", "target"):
+            if getattr(self, name) is not None:
+                _text(f"{path}.{name}", getattr(self, name))
         if self.name == "csv":
             if not self.path:
                 _fail(f"{path}.path", "csv data needs a file path")
             if not self.target:
                 _fail(f"{path}.target", "csv data needs the name of the column to predict")
         if self.max_samples is not None:
-            _positive_int(f"{path}.max_samples", self.max_samples)
+            _in_range(f"{path}.max_samples", self.max_samples, "data.max_samples")
+
+    def check_path_under(self, folders: list[Path], path: str = "data") -> None:
+        """For a spec from outside (a share link, an upload, a checkpoint): refuse, without opening it, a
+        CSV path that is not inside one of `folders` (symlinks and `..` resolved first)."""
+        if self.name != "csv" or self.path is None:
+            return
+        target = Path(self.path).resolve()
+        if not any(target.is_relative_to(Path(f).resolve()) for f in folders):
+            _fail(f"{path}.path", "names a file on the server, which a shared or uploaded experiment may not "
+                                  "read; upload your CSV file on the Build page instead")
 
 
 @dataclass(frozen=True)
@@ -131,15 +162,11 @@ class LayerSpec:
 
     def validate(self, path: str = "layer") -> None:
         params = LAYERS[self.type].params
-        for name in ("units", "filters", "kernel_size", "stride"):
+        for name in ("units", "filters", "kernel_size", "stride", "padding", "rate"):
             if name in params:
-                _positive_int(f"{path}.{name}", getattr(self, name))
-        if "padding" in params and (not _is_int(self.padding) or self.padding < 0):
-            _fail(f"{path}.padding", f"must be a non-negative integer, got {self.padding!r}")
+                _in_range(f"{path}.{name}", getattr(self, name), f"layer.{name}")
         if "activation" in params:
             _choice(f"{path}.activation", self.activation, list(registry.ACTIVATIONS))
-        if "rate" in params:
-            _number_in(f"{path}.rate", self.rate, 0.0, 0.95)
 
 
 @dataclass(frozen=True)
@@ -183,29 +210,24 @@ class TrainSpec:
     early_stopping_patience: int | None = None  # stop after this many epochs without a better test loss
     device: str = "auto"
     telemetry_every: int = 25         # steps between weight/gradient/activation samples (0: never)
+    num_threads: int = 1              # CPU threads torch trains with: the app, the CLI and the exported
+                                      # script all use it, since results depend on it (summation order)
 
     def validate(self, path: str = "train") -> None:
         _choice(f"{path}.loss", self.loss, registry.LOSSES)
         _choice(f"{path}.optimizer", self.optimizer, list(registry.OPTIMIZERS))
-        _number_in(f"{path}.lr", self.lr, 0.0, 10.0, lo_open=True)
-        _number_in(f"{path}.momentum", self.momentum, 0.0, 0.999)
         if not isinstance(self.nesterov, bool):
-            _fail(f"{path}.nesterov", f"must be true or false, got {self.nesterov!r}")
+            _fail(f"{path}.nesterov", f"must be true or false, got {quote(self.nesterov)}")
+        for name in ("lr", "momentum", "weight_decay", "reg_rate", "batch_size", "epochs", "lr_step_size",
+                     "lr_gamma", "telemetry_every", "num_threads"):
+            _in_range(f"{path}.{name}", getattr(self, name), f"train.{name}")
         if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
             _fail(f"{path}.nesterov", "needs optimizer sgd with momentum > 0")
-        _number_in(f"{path}.weight_decay", self.weight_decay, 0.0, 1.0)
         _choice(f"{path}.regularization", self.regularization, registry.REGULARIZATIONS)
-        _number_in(f"{path}.reg_rate", self.reg_rate, 0.0, 10.0)
-        _positive_int(f"{path}.batch_size", self.batch_size)
-        _positive_int(f"{path}.epochs", self.epochs)
         _choice(f"{path}.schedule", self.schedule, registry.SCHEDULES)
-        _positive_int(f"{path}.lr_step_size", self.lr_step_size)
-        _number_in(f"{path}.lr_gamma", self.lr_gamma, 0.0, 1.0, lo_open=True)
         if self.early_stopping_patience is not None:
-            _positive_int(f"{path}.early_stopping_patience", self.early_stopping_patience)
+            _in_range(f"{path}.early_stopping_patience", self.early_stopping_patience, "train.early_stopping_patience")
         _choice(f"{path}.device", self.device, registry.DEVICES)
-        if not _is_int(self.telemetry_every) or self.telemetry_every < 0:
-            _fail(f"{path}.telemetry_every", f"must be a non-negative integer, got {self.telemetry_every!r}")
 
 
 @dataclass(frozen=True)
@@ -223,8 +245,8 @@ class ExperimentSpec:
         d = {k: v for k, v in d.items() if k != "meta"}  # run metadata, written by the engine, not an input
         _known_keys("", d, cls)
         seed = d.get("seed", 0)
-        if not _is_int(seed) or not 0 <= seed <= MAX_SEED:
-            _fail("seed", f"must be an integer from 0 to {MAX_SEED}, got {seed!r}")
+        if not _is_int(seed) or seed not in RANGES["seed"]:
+            _fail("seed", f"must be an integer from 0 to {MAX_SEED}, got {quote(seed)}")
         data_d = d.get("data", {})
         _known_keys("data", data_d, DataSpec)
         if "features" in data_d:
@@ -245,11 +267,15 @@ class ExperimentSpec:
         if len(text) > MAX_SPEC_BYTES:
             _fail("experiment", f"file is {len(text)} bytes; an experiment is at most {MAX_SPEC_BYTES}")
         try:
-            d = json.loads(text)
+            d = json.loads(text, object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as e:
             _fail("experiment", f"is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})")
         except RecursionError:
             _fail("experiment", "is nested too deeply to be an experiment")
+        except ValueError as e:  # Python refuses integers of more than 4,300 digits (int_max_str_digits)
+            if isinstance(e, SpecError):
+                raise
+            _fail("experiment", "holds a number with thousands of digits; no setting takes one")
         return cls.from_dict(d)
 
     @classmethod
@@ -272,3 +298,13 @@ class ExperimentSpec:
     def replace(self, **changes) -> "ExperimentSpec":
         """A copy with top-level fields changed: `spec.replace(train=replace(spec.train, lr=0.1))`."""
         return replace(self, **changes)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """json object hook: a key given twice is refused (JSON would keep the last one silently)."""
+    d = {}
+    for key, value in pairs:
+        if key in d:
+            _fail("experiment", f"gives the key {quote(key, 40)} twice in one object; keep one of them")
+        d[key] = value
+    return d

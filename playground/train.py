@@ -59,7 +59,8 @@ class Experiment:
         self.data = data.to(self.device)
         with _INIT_LOCK:
             torch.manual_seed(spec.seed)
-            self.model = Network(spec.model, data.input_shape, data.n_outputs).to(self.device)
+            self.model = Network(spec.model, data.input_shape, data.n_outputs,
+                                 batch_size=min(train.batch_size, len(data.x_train))).to(self.device)
             stochastic = any(isinstance(m, torch.nn.modules.dropout._DropoutNd) for m in self.model.modules())
             self._rng = _rng_module(self.device).get_rng_state() if stochastic else None
         self.optimizer = make_optimizer(train, self.model.parameters())
@@ -71,6 +72,7 @@ class Experiment:
         self.step_losses: list[float] = []   # every step's batch loss, for the live curve
         self.step_count, self.epoch, self.seconds = 0, 0, 0.0
         self.status, self.message = "ready", ""
+        self.num_threads = train.num_threads  # CPU threads it trains with (a Run may cap it: metadata says)
         self._best_test, self._stale_epochs = math.inf, 0
         n, bs = len(self.data.x_train), train.batch_size
         self._starts = [start for start in range(0, n, bs) if n - start > 1]
@@ -179,6 +181,10 @@ class Experiment:
         self._batch = 0
         self.epoch += 1
         test_loss, test_acc = self.evaluate("test")
+        if not math.isfinite(test_loss):
+            self.status = "diverged"
+            self.message = (f"the test loss became {test_loss} after epoch {self.epoch}; training stopped. "
+                            f"Lower the learning rate (now {lr:g}) or add regularization")
         train_acc = None if self.data.task == "regression" else count_correct(
             self.data.task, torch.cat(stats["outputs"]), self._ys[:stats["seen"]]).item() / stats["seen"]
         self.history.append({"epoch": self.epoch, "step": self.step_count, "train_loss": stats["loss"] / stats["seen"],
@@ -191,6 +197,8 @@ class Experiment:
         else:
             self._stale_epochs += 1
         patience = train.early_stopping_patience
+        if self.status == "diverged":
+            return
         if patience is not None and self._stale_epochs >= patience:
             self.status = "early_stopped"
             self.message = (f"stopped early after epoch {self.epoch}: the test loss has not improved for "
@@ -202,8 +210,13 @@ class Experiment:
     def fit(self, epochs: int | None = None) -> pd.DataFrame:
         """Train `epochs` more epochs (default: up to the spec's epochs), stopping early if the run ends."""
         target = self.epoch + epochs if epochs is not None else self.spec.train.epochs
-        while self.epoch < target and self.status not in ("diverged", "early_stopped"):
-            self.step()
+        threads = torch.get_num_threads()
+        torch.set_num_threads(self.num_threads)  # the spec's count: the same numbers as the app and the script
+        try:
+            while self.epoch < target and self.status not in ("diverged", "early_stopped"):
+                self.step()
+        finally:
+            torch.set_num_threads(threads)
         return self.history_frame()
 
     def history_frame(self) -> pd.DataFrame:
@@ -227,7 +240,7 @@ class Experiment:
         """What a reader needs to reproduce this run: seed, versions, device, determinism settings."""
         return {"seed": self.spec.seed, "torch": torch.__version__, "python": platform.python_version(),
                 "device": str(self.device), "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
-                "cudnn_deterministic": torch.backends.cudnn.deterministic, "num_threads": torch.get_num_threads()}
+                "cudnn_deterministic": torch.backends.cudnn.deterministic, "num_threads": self.num_threads}
 
 
 def _rng_module(device: torch.device):

@@ -50,7 +50,7 @@ def test_a_bad_field_exits_2_naming_it_without_a_traceback(tmp_path):
     ("{not json", "experiment: is not valid JSON"),
     (None, "experiment: file not found"),
     ({"data": {"name": "plane"}, "train": {"loss": "bce"}}, "train.loss: bce is for classification"),
-    ({"data": {"name": "csv", "path": "missing.csv", "target": "y"}}, "CSV file not found: missing.csv"),
+    ({"data": {"name": "csv", "path": "missing.csv", "target": "y"}}, "CSV file not found: 'missing.csv'"),
     ({"data": {"name": "xor"}, "model": {"layers": [{"type": "conv2d"}]}}, "model.layers[0]: conv2d needs image"),
 ])
 def test_bad_experiments_exit_2_with_the_message(tmp_path, capsys, command, document, words):

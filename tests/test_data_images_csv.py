@@ -183,15 +183,15 @@ def test_csv_missing_file_and_missing_target_column(tmp_path):
 
 def test_csv_non_numeric_cell_names_column_and_row(tmp_path):
     path = _csv(tmp_path, "a,b,y\n1,2,0\n3,4,1\n5,oops,0\n7,8,1\n")
-    with pytest.raises(DataError, match=r"column 'b' has a non-numeric value 'oops' at row 4 \(counting the header"):
+    with pytest.raises(DataError, match=r"column 'b': row 4 has 'oops'\. Feature columns must hold numbers"):
         _load(path, "y")
 
 
 def test_csv_missing_value_names_column_and_row(tmp_path):
     path = _csv(tmp_path, "a,b,y\n1,2,0\n,4,1\n5,6,0\n7,8,1\n")
-    with pytest.raises(DataError, match="column 'a' has a missing value at row 3"):
+    with pytest.raises(DataError, match="column 'a': row 3 is empty"):
         _load(path, "y")
-    with pytest.raises(DataError, match="column 'y' has a missing value at row 2"):
+    with pytest.raises(DataError, match="column 'y': row 2 is empty"):
         _load(_csv(tmp_path, "a,y\n1,\n2,1\n", "t.csv"), "y")
 
 

@@ -105,7 +105,9 @@ def test_init_is_plain_torch_after_manual_seed():
 def test_conv2d_on_flat_data_names_the_layer():
     with pytest.raises(SpecError) as info:
         net([{"type": "conv2d"}], TOY, 1)
-    assert str(info.value).startswith("model.layers[0]: conv2d needs image input but gets a flat vector of 2")
+    assert str(info.value).startswith("model.layers[0]: conv2d needs image input, but this dataset gives a flat "
+                                      "vector of 2 per example; choose an image dataset")
+    assert "before any dense" not in str(info.value)  # it is first already: that advice would not help
     assert info.value.field == "model.layers[0]"
 
 
@@ -127,11 +129,14 @@ def test_windows_too_big_for_the_image(layers, at, says):
         net(layers)
 
 
-@pytest.mark.parametrize("layer", [{"type": "dense", "units": 10**12}, {"type": "conv2d", "filters": 10**12}])
-def test_too_many_parameters_is_refused_before_allocating(layer):
+@pytest.mark.parametrize("layers", [
+    [{"type": "dense", "units": 4096}] * 3,                                          # 2 x 16.8M weights and more
+    [{"type": "conv2d", "filters": 1024}, {"type": "conv2d", "filters": 1024, "kernel_size": 5}],  # 26M
+])
+def test_too_many_parameters_is_refused_before_allocating(layers):
     limit = rf"^model.layers: the network has [\d,]+ parameters; the limit is {MAX_PARAMS:,}"
     with pytest.raises(SpecError, match=limit):
-        net([layer])
+        net(layers)
 
 
 # --- train/eval behaviour -----------------------------------------------------------------------------

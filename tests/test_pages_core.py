@@ -277,7 +277,7 @@ def test_build_csv_with_a_text_feature_names_the_cell(app):
     at.selectbox(key="main:data.name").set_value("csv").run()
     at.file_uploader(key="build_csv_upload").set_value(("bad.csv", CSV, "text/csv")).run()
     at.selectbox(key="main:data.target").set_value("a").run()
-    assert "column 'label' has a non-numeric value 'no'" in at.error[0].value
+    assert "column 'label': row 2 has 'no'" in at.error[0].value
     assert at.session_state["spec"].data.target == "label"     # the last valid choice is what Train uses
 
 

@@ -156,7 +156,7 @@ def test_read_runs_between_steps(make_run):
 
 
 def test_the_worker_sets_its_own_thread_count(make_run, monkeypatch):
-    assert run_module.DEFAULT_THREADS >= 1
+    assert run_module.MAX_THREADS >= 1
     main_threads = torch.get_num_threads()
     seen = []
     run = make_run(num_threads=2)

@@ -7,19 +7,16 @@ while invalid; only a valid stack becomes the main spec that the Train page trai
 from __future__ import annotations
 
 import hashlib
-import shutil
-import tempfile
-import weakref
 from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from playground import DataError, DataSpec, ExperimentSpec, TrainSpec
+from playground import DataError, DataSpec, ExperimentSpec, SpecError, TrainSpec
 from playground.data import DATASETS, TOY_FEATURES, load_dataset
 from playground.data.images import image_cache_status
-from playground.data.tabular import MAX_CSV_BYTES, read_csv_bytes
+from playground.data.tabular import MAX_CSV_BYTES, read_csv_bytes, shared_csv_dir
 from playground.layers import LAYERS
 from playground.model import Network
 from playground.registry import CLASSIFICATION_ONLY_LOSSES
@@ -61,14 +58,6 @@ def data_controls(spec: DataSpec) -> DataSpec:
     return replace(spec, **values)
 
 
-class _UploadDir:
-    """A temporary folder for this session's uploads, deleted when the session's state is dropped."""
-
-    def __init__(self):
-        self.path = Path(tempfile.mkdtemp(prefix="playground-upload-"))
-        weakref.finalize(self, shutil.rmtree, self.path, True)
-
-
 def save_upload(data: bytes, folder: Path) -> Path:
     """Write uploaded CSV bytes to `folder` under a name from their hash; older uploads there are removed."""
     if len(data) > MAX_CSV_BYTES:
@@ -91,10 +80,8 @@ def _saved_path(upload) -> str | None:
     """Where this session saved `upload` (saved once per uploaded file), or None after showing why not."""
     saved = st.session_state.get("build_csv_saved")
     if saved is None or saved[0] != upload.file_id:
-        if "build_upload_dir" not in st.session_state:
-            st.session_state.build_upload_dir = _UploadDir()
         try:
-            saved = (upload.file_id, str(save_upload(upload.getvalue(), st.session_state.build_upload_dir.path)))
+            saved = (upload.file_id, str(save_upload(upload.getvalue(), session.upload_dir())))
         except DataError as e:
             st.error(str(e))
             return None
@@ -102,13 +89,31 @@ def _saved_path(upload) -> str | None:
     return saved[1]
 
 
+def _shared_table(spec: DataSpec) -> str | None:
+    """A pick among the tables the operator shares (shared_csv_dir), if there are any; None: none picked."""
+    folder = shared_csv_dir()
+    tables = sorted(p.name for p in folder.glob("*.csv")) if folder.is_dir() else []
+    if not tables:
+        return None
+    current = Path(spec.path).name if spec.path and Path(spec.path).parent == folder else "—"
+    name = field_input(f"{SLOT}:data.shared_table", Field("Or a table from the server", "select",
+                                                          ("—", *tables)), current, width=240)
+    return None if name == "—" else str(folder / name)
+
+
 def csv_controls(spec: DataSpec) -> dict:
-    """Upload a CSV (saved to a per-session temp file) and pick the column to predict."""
+    """Upload a CSV (saved in the session's own folder) or pick a shared one, and the column to predict.
+
+    Only files in session.csv_folders() are ever read: a path that came from elsewhere is not opened."""
     upload = st.file_uploader("CSV file: numeric feature columns and one target column", type=["csv"],
                               key="build_csv_upload", max_upload_size=MAX_CSV_BYTES // 2**20, width=420)
-    path = spec.path
+    path = _shared_table(spec) or spec.path
     if upload is not None:
         path = _saved_path(upload) or path
+    try:
+        replace(spec, path=path).check_path_under(session.csv_folders())
+    except SpecError:
+        path = None
     if not path or not Path(path).is_file():
         st.info("Upload a CSV file to train on your own table.")
         return {"path": None, "target": None}

@@ -2,6 +2,8 @@
 
 Everything lives in `st.session_state` (never in module globals or cache_resource), so thirty students
 on one server each have their own. A Run's worker polls `_session_alive` and ends when the tab closes.
+Uploaded CSVs go to the session's own temporary folder, deleted with the session; a spec from outside
+(a link, an uploaded file) may name only those or the operator's shared tables (`check_outside_spec`).
 
 Two slots keep two experiments apart: MAIN is what the Build and Train pages edit and train, PLAYGROUND
 is the classroom view's toy experiment. Each slot has a spec and at most one Run. Widgets that edit a
@@ -10,7 +12,11 @@ make them show a new spec.
 """
 from __future__ import annotations
 
+import shutil
+import tempfile
+import weakref
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -19,6 +25,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from playground import (DataError, DataSpec, Experiment, ExperimentSpec, LayerSpec, ModelSpec, Run, SpecError,
                         TrainSpec)
+from playground.data.tabular import shared_csv_dir
 
 MAX_FINISHED_RUNS = 20
 MAIN, PLAYGROUND = "main", "playground"
@@ -61,6 +68,35 @@ def load_spec(spec: ExperimentSpec, slot: str = MAIN) -> None:
     for key in [k for k in st.session_state if isinstance(k, str) and k.startswith(f"{slot}:")]:
         del st.session_state[key]
     set_spec(spec, slot)
+
+
+class _UploadDir:
+    """A temporary folder for this session's uploads, deleted when the session's state is dropped."""
+
+    def __init__(self):
+        self.path = Path(tempfile.mkdtemp(prefix="playground-upload-"))
+        weakref.finalize(self, shutil.rmtree, self.path, True)
+
+
+def upload_dir() -> Path:
+    """This session's own upload folder (made on first use)."""
+    if "upload_dir" not in st.session_state:
+        st.session_state.upload_dir = _UploadDir()
+    return st.session_state.upload_dir.path
+
+
+def csv_folders() -> list[Path]:
+    """Where a CSV named by a spec may be read from in the app: this session's uploads and the operator's
+    shared folder. A spec from a link, an upload or a checkpoint naming any other file is refused unopened."""
+    folders = [shared_csv_dir()]
+    if "upload_dir" in st.session_state:
+        folders.append(st.session_state.upload_dir.path)
+    return folders
+
+
+def check_outside_spec(spec: ExperimentSpec) -> None:
+    """Refuse (SpecError) a spec from outside this session that would read a file on the server."""
+    spec.data.check_path_under(csv_folders())
 
 
 def current_run(slot: str | None = None) -> Run | None:

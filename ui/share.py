@@ -2,7 +2,9 @@
 
 The address bar always holds the current experiment (`?exp=<base64url of compressed JSON>`), as in
 TensorFlow Playground, so copying the URL shares it; a session opened from such a URL starts from it.
-Uploads are size-bounded, never run code, and a bad one leaves the current experiment untouched.
+Uploads are size-bounded, never run code, and a bad one leaves the current experiment untouched. A spec
+that arrives from outside (link, JSON upload, checkpoint) may not name a file on the server: it is checked
+by `session.check_outside_spec` before anything it names is opened.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from playground import DataError, ExperimentSpec, Run, SpecError
 from playground.checkpoint import MAX_CHECKPOINT_BYTES, CheckpointError, checkpoint_bytes, load_checkpoint_bytes
 from playground.export import export_script
 from playground.spec import MAX_SPEC_BYTES
-from ui.session import MAIN, adopt_run, current_run, get_spec, load_spec
+from ui.session import MAIN, adopt_run, check_outside_spec, current_run, get_spec, load_spec
 
 SHARE_PARAM = "exp"
 MAX_LINK_CHARS = 16_000     # far above a real experiment's ~600, far below what a browser chokes on
@@ -58,7 +60,9 @@ def apply_share_link(slot: str = MAIN) -> None:
         return
     st.session_state["_share_token"] = token
     try:
-        load_spec(decode_spec(token), slot)
+        spec = decode_spec(token)
+        check_outside_spec(spec)
+        load_spec(spec, slot)
     except SpecError as e:
         st.warning(f"The experiment in this link could not be loaded — {e}. Showing your current experiment.")
     else:
@@ -99,28 +103,32 @@ def _load_spec_file(upload, slot: str) -> str:
         text = upload.getvalue().decode("utf-8")
     except UnicodeDecodeError:
         raise SpecError("experiment", "the file is not UTF-8 text; pick an experiment .json file") from None
-    load_spec(ExperimentSpec.from_json(text), slot)
+    spec = ExperimentSpec.from_json(text)
+    check_outside_spec(spec)
+    load_spec(spec, slot)
     return f"Loaded {upload.name}."
 
 
 def _load_checkpoint_file(upload, slot: str) -> str:
     """The checkpoint's experiment with its weights becomes the slot's current run (not started)."""
-    exp = load_checkpoint_bytes(upload.getvalue(), source=upload.name)
+    exp = load_checkpoint_bytes(upload.getvalue(), source=upload.name, check=check_outside_spec)
     adopt_run(exp, slot)
     load_spec(exp.spec, slot)
     return f"Loaded {upload.name} as the current run: its trained weights, ready to inspect or train on."
 
 
 @st.cache_data(max_entries=100, show_spinner=False)
-def _script(spec_json: str, _dataset=None) -> str:
+def _script(spec_json: str, num_threads: int, _dataset=None) -> str:
     """export_script, cached per experiment (it is pure); `_dataset` (not hashed) skips reloading the data."""
-    return export_script(ExperimentSpec.from_json(spec_json), _dataset)
+    return export_script(ExperimentSpec.from_json(spec_json), _dataset, num_threads)
 
 
 def _export_code(spec: ExperimentSpec, run: Run | None) -> None:
-    dataset = run.exp.data if run is not None and run.exp.spec.data == spec.data else None
+    same_data = run is not None and run.exp.spec.data == spec.data
+    dataset = run.exp.data if same_data else None
+    threads = run.num_threads if run is not None and run.exp.spec == spec else spec.train.num_threads
     try:
-        script = _script(spec.to_json(), dataset)
+        script = _script(spec.to_json(), threads, dataset)
     except (SpecError, DataError) as e:
         st.error(f"This experiment cannot be exported yet — {e}")
         return
