@@ -4,7 +4,7 @@ import streamlit as st
 from playground.run import hold_training
 from ui import session
 from ui.live import freeze_loaded_objects
-from ui.share import apply_share_link, share_controls
+from ui.share import shared_experiment
 
 st.set_page_config(page_title="Neural Network Playground", page_icon="🧠", layout="wide")
 
@@ -20,10 +20,6 @@ PAGE_SLOTS = {"playground": session.PLAYGROUND, "build": session.MAIN, "train": 
 
 page = st.navigation(pages)
 slot = PAGE_SLOTS.get(page.url_path or "playground")
-with hold_training():  # a page run has the interpreter to itself; training threads wait (playground/run.py)
-    if slot:
-        apply_share_link(slot)
+with hold_training(), shared_experiment(slot):  # training threads wait for the page run (playground/run.py)
     page.run()
-    if slot:
-        share_controls(slot)
 freeze_loaded_objects()  # once per server, after the first page run has imported what pages use (plotly, ...)

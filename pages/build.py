@@ -8,13 +8,10 @@ from ui import build, session
 
 def data_info(data: DataSpec) -> dict | None:
     """Shape and task of the chosen data, or None after saying what is wrong (nothing downloads unasked)."""
-    if data.name == "csv" and not data.path:
-        return None  # the uploader above says what to do
     try:
         data.validate()
-    except SpecError as e:
-        st.error(str(e))
-        return None
+    except SpecError:
+        return None  # said under the control (ui.build.data_controls)
     download = build.needs_download(data.name)
     if download and not st.session_state.get(f"build_download_{data.name}"):
         st.info(f"**{data.name}** {download}. It is fetched once into the data cache; "
@@ -39,7 +36,9 @@ def show_model(spec: ExperimentSpec, data: DataSpec, layers: list[dict]) -> None
         candidate = spec.replace(data=data, model=model, train=build.fit_loss(spec.train, info["task"]))
         summary = build.summary_frame(candidate, info)
     except SpecError as e:
-        st.error(f"{e}\n\nYour layers are kept: fix this one, move it, or remove it.")
+        where = e.field.replace("model.layers[", "layer ").replace("]", "")
+        st.error(f"**{where.capitalize()}**: {e.reason}.\n\nYour layers are kept: fix this one, move it, or "
+                 "remove it.")
         return
     session.set_spec(candidate)
     st.dataframe(summary, hide_index=True, width="stretch")

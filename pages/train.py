@@ -2,7 +2,8 @@
 import pandas as pd
 import streamlit as st
 
-from playground import Run, Snapshot, SpecError
+from playground import Run, Snapshot
+from playground.registry import RANGES
 from playground.charts import accuracy_figure, loss_figure
 from ui import session
 from ui.controls import train_controls
@@ -71,16 +72,15 @@ st.caption(f"Training **{spec.data.name}** with {n_hidden} hidden layer{'s' * (n
 st.page_link("pages/build.py", label="Change the data or the layers on Build", icon=":material/construction:")
 settings, main = st.columns([1, 2], gap="large")
 with settings, st.container(height=720, border=False):
-    train, seed = train_controls(spec.train, spec.seed, SLOT)
-candidate = spec.replace(seed=seed, train=train)
-try:
-    train.validate()
-except SpecError as e:
-    main.error(f"{e}. Fix this setting to start a run.")
-    spec_ok = False
+    train, seed, spec_ok = train_controls(spec.train, spec.seed, SLOT)
+seed_ok = seed in RANGES["seed"]
+if not seed_ok:
+    settings.error(f"**Seed** must be a whole number from 0 to {RANGES['seed'].hi:,}.")
+spec_ok = spec_ok and seed_ok
+if spec_ok:
+    session.set_spec(spec.replace(seed=seed, train=train), SLOT)
 else:
-    session.set_spec(candidate, SLOT)
-    spec_ok = True
+    main.warning("A setting needs fixing (marked on the left) before a run can start.")
 
 run = session.current_run(SLOT)
 with main:

@@ -46,9 +46,10 @@ def plan(spec: ModelSpec, input_shape: Shape, n_outputs: int) -> list[tuple[Bloc
             out = kind.out_shape(layer, shape)
         except ShapeError as e:
             message = str(e)
-            if len(input_shape) == 1 and len(shape) == 1 and "needs image input" in message:
-                message = (f"{layer.type} needs image input, but this dataset gives {describe(shape)} per example; "
-                           "choose an image dataset (digits works offline) or use dense layers")
+            if len(input_shape) == 1 and "needs image input" in message:  # moving it would not help
+                message = (f"{layer.type} needs image input, but each example of this dataset is "
+                           f"{describe(tuple(input_shape))}; choose an image dataset (digits works offline) "
+                           "or use dense layers")
             raise SpecError(f"model.layers[{i}]", message) from None
         name = "output" if is_output else f"{layer.type}_{i}"
         note = f"{n_outputs} unit(s) sized to the task" if is_output else ""

@@ -5,6 +5,7 @@ A message echoes the value it refuses so the user can find it, but a 48 MB CSV c
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,7 +18,7 @@ def quote(value: Any, limit: int = MAX_QUOTE_CHARS) -> str:
     if isinstance(value, str) and len(value) > limit:
         return f"{value[:limit]!r}… ({len(value):,} characters)"
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 4 * limit:
-        return f"an integer of about {int(value.bit_length() * 0.30103):,} digits"
+        return f"an integer of {int(math.log10(abs(value))) + 1:,} digits"  # str() refuses over 4,300 digits
     text = repr(value)
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
 

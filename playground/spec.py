@@ -58,8 +58,8 @@ def _in_range(path: str, v: Any, setting: str) -> None:
             _fail(path, f"must be at most {r.hi:,}, got {quote(v)}")
         _fail(path, f"must be an integer from {r.lo:,} to {r.hi:,}, got {quote(v)}")
     if not _is_number(v) or v not in r:
-        bound = f"({r.lo}, {r.hi}]" if r.lo_open else f"[{r.lo}, {r.hi}]"
-        _fail(path, f"must be a number in {bound}, got {quote(v)}")
+        bound = f"more than {r.lo:g} and at most {r.hi:g}" if r.lo_open else f"from {r.lo:g} to {r.hi:g}"
+        _fail(path, f"must be a number {bound}, got {quote(v)}")
 
 
 def _text(path: str, v: Any) -> None:

@@ -105,8 +105,8 @@ def test_init_is_plain_torch_after_manual_seed():
 def test_conv2d_on_flat_data_names_the_layer():
     with pytest.raises(SpecError) as info:
         net([{"type": "conv2d"}], TOY, 1)
-    assert str(info.value).startswith("model.layers[0]: conv2d needs image input, but this dataset gives a flat "
-                                      "vector of 2 per example; choose an image dataset")
+    assert str(info.value).startswith("model.layers[0]: conv2d needs image input, but each example of this "
+                                      "dataset is a flat vector of 2; choose an image dataset")
     assert "before any dense" not in str(info.value)  # it is first already: that advice would not help
     assert info.value.field == "model.layers[0]"
 

@@ -149,7 +149,7 @@ def test_playground_with_no_feature_warns_and_keeps_the_last_network(app):
     run = at.session_state["playground_run"]
     assert run.exp.spec.data.features == ("x2",)
     at.checkbox(key="playground:data.features.x2").uncheck().run()
-    assert not at.exception and "data.features" in at.warning[0].value
+    assert not at.exception and "Pick at least one input feature" in at.warning[0].value
     assert at.session_state["playground_run"] is run
     assert not at.checkbox(key="playground:data.features.x2").value   # what the user set is what they see
 
@@ -195,12 +195,13 @@ def test_build_conv_on_flat_data_names_the_layer_and_keeps_the_stack(app):
     at.selectbox(key="build_add_type").set_value("conv2d").run()
     at.button(key="build_add").click().run()
     assert not at.exception
-    assert "model.layers[2]: conv2d needs image input" in at.error[0].value
+    assert "**Layer 2**: conv2d needs image input, but each example of this dataset is a flat vector" \
+        in at.error[0].value
     assert [l["type"] for l in at.session_state["main:layers"]] == ["dense", "dense", "conv2d"]
     assert at.session_state["spec"] == spec_before            # Train keeps the last valid network
 
     at.selectbox(key="main:data.name").set_value("digits").run()
-    assert "model.layers[2]" in at.error[0].value              # the dense layers flatten the images first
+    assert "**Layer 2**" in at.error[0].value                  # the dense layers flatten the images first
     conv_id = at.session_state["main:layers"][2]["id"]
     at.button(key=f"build_{conv_id}_up").click().run()
     at.button(key=f"build_{conv_id}_up").click().run()
@@ -354,7 +355,7 @@ def test_train_unavailable_device_is_a_clear_error(app):
 def test_train_invalid_combination_names_the_field_and_disables_start(app):
     at = train_page(app)
     at.checkbox(key="main:train.nesterov").check().run()
-    assert "train.nesterov: needs optimizer sgd with momentum > 0" in at.error[0].value
+    assert "**Nesterov momentum** needs optimizer sgd with momentum > 0" in at.error[0].value
     assert at.button(key="train_start").disabled
     at.number_input(key="main:train.momentum").set_value(0.9).run()
     assert not at.error and at.session_state["spec"].train.nesterov

@@ -20,20 +20,21 @@ from playground.data.tabular import MAX_CSV_BYTES, read_csv_bytes, shared_csv_di
 from playground.layers import LAYERS
 from playground.model import Network
 from playground.registry import CLASSIFICATION_ONLY_LOSSES
-from playground.spec import ModelSpec
+from playground.spec import LayerSpec, ModelSpec
 
 from . import session
-from .controls import LAYER_FIELDS, Field, field_input
+from .controls import LAYER_FIELDS, Field, field_input, show_problem
 
 SLOT = session.MAIN
 LAYERS_KEY = f"{SLOT}:layers"
 DATA_FIELDS = {
     "name": Field("Dataset", "select", tuple(DATASETS)),
-    "test_fraction": Field("Test fraction", "float", lo=0.05, hi=0.9, step=0.05, help="share held out for testing"),
+    "test_fraction": Field("Test fraction", "float", step=0.05, help="share held out for testing"),
     "features": Field("Input features", "multi", tuple(TOY_FEATURES)),
-    "noise": Field("Noise", "float", lo=0.0, hi=0.5, step=0.05),
-    "n_samples": Field("Points", "int", lo=4, hi=100_000),
-    "max_samples": Field("Training images (0 = all)", "int", lo=0, hi=10_000_000),
+    "noise": Field("Noise", "float", step=0.05),
+    "n_samples": Field("Points", "int"),
+    "max_samples": Field("Training images (0 = all)", "int"),
+    "target": Field("Target column", "select"),
 }
 
 
@@ -55,7 +56,14 @@ def data_controls(spec: DataSpec) -> DataSpec:
             values["max_samples"] = _data_field("max_samples", spec.max_samples or 0, width=200) or None
         else:
             values.update(csv_controls(spec))
-    return replace(spec, **values)
+    data = replace(spec, **values)
+    try:
+        data.validate()
+    except SpecError as e:
+        name = e.field.removeprefix("data.").split("[")[0]
+        if name != "path":  # no file yet: the uploader says what to do
+            show_problem(e, DATA_FIELDS[name].label if name in DATA_FIELDS else e.field)
+    return data
 
 
 def save_upload(data: bytes, folder: Path) -> Path:
@@ -187,6 +195,11 @@ def layer_editor(spec: ModelSpec) -> list[dict]:
             st.button("↓", key=f"{key}_down", on_click=_move, args=(index, 1), disabled=index == len(layers) - 1,
                       help="move down")
             st.button("✕", key=f"{key}_remove", on_click=_remove, args=(index,), help="remove this layer")
+        try:
+            LayerSpec.from_dict({k: v for k, v in layer.items() if k != "id"}, f"layer {index}")
+        except SpecError as e:
+            param = e.field.rsplit(".", 1)[-1]
+            show_problem(e, f"Layer {index} · {LAYER_FIELDS[param].label}" if param in LAYER_FIELDS else e.field)
     columns = st.columns([2, 1, 3], vertical_alignment="bottom")
     columns[0].selectbox("Layer type", tuple(LAYERS), key="build_add_type",
                          format_func=lambda k: f"{k} — {LAYERS[k].doc}")

@@ -3,6 +3,9 @@
 A widget's key is its slot and its spec path (`"main:train.lr"`), its first value comes from the spec,
 and a page turns the values back into a spec. Values live in `st.session_state` under those keys, so
 they survive reruns; a page switch drops them and they come back from the stored spec.
+
+Number boxes take any number: the spec's validation (its ranges are registry.RANGES) says what is wrong,
+in a message under the box (`show_problem`), instead of the box silently refusing what was typed.
 """
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from typing import Any
 
 import streamlit as st
 
-from playground import TrainSpec, registry
+from playground import SpecError, TrainSpec, registry
 
 
 @dataclass(frozen=True)
@@ -21,7 +24,7 @@ class Field:
     label: str
     kind: str       # "select", "radio", "multi", "steps" (select_slider), "slider", "int", "float", "check"
     options: Sequence[Any] = ()      # select, steps
-    lo: float | None = None          # int, float
+    lo: float | None = None          # slider; int: only where the page offers less than the spec allows
     hi: float | None = None
     step: float | None = None
     help: str = ""
@@ -30,33 +33,34 @@ class Field:
 TRAIN_FIELDS: dict[str, Field] = {
     "loss": Field("Loss", "select", registry.LOSSES),
     "optimizer": Field("Optimizer", "select", tuple(registry.OPTIMIZERS)),
-    "lr": Field("Learning rate", "float", lo=1e-6, hi=10.0, step=0.001),
-    "momentum": Field("Momentum", "float", lo=0.0, hi=0.999, step=0.05, help="sgd and rmsprop"),
+    "lr": Field("Learning rate", "float", step=0.001),
+    "momentum": Field("Momentum", "float", step=0.05, help="sgd and rmsprop"),
     "nesterov": Field("Nesterov momentum", "check", help="sgd with momentum > 0"),
     "schedule": Field("LR schedule", "select", registry.SCHEDULES, help="stepped once per epoch"),
-    "lr_step_size": Field("Epochs between decays", "int", lo=1, hi=100_000),
-    "lr_gamma": Field("Decay factor", "float", lo=0.01, hi=1.0, step=0.05),
+    "lr_step_size": Field("Epochs between decays", "int"),
+    "lr_gamma": Field("Decay factor", "float", step=0.05),
     "regularization": Field("Regularization", "select", registry.REGULARIZATIONS, help="penalty added to the loss"),
-    "reg_rate": Field("Regularization rate", "float", lo=0.0, hi=10.0, step=0.001),
-    "weight_decay": Field("Weight decay", "float", lo=0.0, hi=1.0, step=0.0001),
-    "batch_size": Field("Batch size", "int", lo=1, hi=1_000_000),
-    "epochs": Field("Epochs", "int", lo=1, hi=1_000_000),
-    "early_stopping_patience": Field("Early stopping patience", "int", lo=0, hi=100_000,
+    "reg_rate": Field("Regularization rate", "float", step=0.001),
+    "weight_decay": Field("Weight decay", "float", step=0.0001),
+    "batch_size": Field("Batch size", "int"),
+    "epochs": Field("Epochs", "int"),
+    "early_stopping_patience": Field("Early stopping patience", "int",
                                      help="stop after this many epochs without a better test loss; 0 = off"),
     "device": Field("Device", "select", registry.DEVICES, help="auto picks cuda, then mps, then cpu"),
-    "telemetry_every": Field("Telemetry every N steps", "int", lo=0, hi=1_000_000,
+    "telemetry_every": Field("Telemetry every N steps", "int",
                              help="weight/gradient/activation samples for Inspect; 0 = off"),
+    "num_threads": Field("CPU threads", "int", help="torch threads for this run; the exported script uses the same"),
 }
-SEED_FIELD = Field("Seed", "int", lo=0, hi=2**31 - 1, help="data split, initial weights and batch order")
+SEED_FIELD = Field("Seed", "int", help="data split, initial weights and batch order")
 
 LAYER_FIELDS: dict[str, Field] = {
-    "units": Field("Units", "int", lo=1, hi=4096),
+    "units": Field("Units", "int"),
     "activation": Field("Activation", "select", tuple(registry.ACTIVATIONS)),
-    "filters": Field("Filters", "int", lo=1, hi=1024),
-    "kernel_size": Field("Kernel", "int", lo=1, hi=64),
-    "stride": Field("Stride", "int", lo=1, hi=64),
-    "padding": Field("Padding", "int", lo=0, hi=64),
-    "rate": Field("Rate", "float", lo=0.0, hi=0.95, step=0.05),
+    "filters": Field("Filters", "int"),
+    "kernel_size": Field("Kernel", "int"),
+    "stride": Field("Stride", "int"),
+    "padding": Field("Padding", "int"),
+    "rate": Field("Rate", "float", step=0.05),
 }
 
 
@@ -67,7 +71,8 @@ def nearest(options: Sequence[float], value: float) -> float:
 
 def _seed_value(field: Field, value: Any) -> Any:
     if field.kind in ("int", "slider", "float"):
-        value = min(max(value, field.lo), field.hi)  # a loaded spec may hold a value outside the widget's range
+        if field.lo is not None:  # a loaded spec may hold a value outside the widget's range
+            value = min(max(value, field.lo), field.hi)
         return float(value) if field.kind == "float" else int(value)
     if field.kind == "steps":
         return nearest(field.options, value)
@@ -99,8 +104,14 @@ def field_input(key: str, field: Field, value: Any, **kwargs) -> Any:
         return st.slider(field.label, min_value=int(field.lo), max_value=int(field.hi), step=int(field.step or 1),
                          **common)
     if field.kind == "int":
-        return st.number_input(field.label, min_value=int(field.lo), max_value=int(field.hi), step=1, **common)
-    return st.number_input(field.label, min_value=field.lo, max_value=field.hi, step=field.step, format="%g", **common)
+        bounds = {} if field.lo is None else {"min_value": int(field.lo), "max_value": int(field.hi)}
+        return st.number_input(field.label, step=1, **bounds, **common)
+    return st.number_input(field.label, step=field.step, format="%g", **common)
+
+
+def show_problem(e: SpecError, label: str) -> None:
+    """A validation error in the user's words, under the control it is about: "**Units** must be ..."."""
+    st.error(f"**{label}** {e.reason}.")
 
 
 def _shown(name: str, spec: TrainSpec) -> bool:
@@ -121,17 +132,18 @@ def _shown(name: str, spec: TrainSpec) -> bool:
 TRAIN_GROUPS = (("Objective", ("loss", "optimizer", "lr", "momentum", "nesterov", "schedule", "lr_step_size",
                                "lr_gamma")),
                 ("Regularization", ("regularization", "reg_rate", "weight_decay", "early_stopping_patience")),
-                ("Run", ("batch_size", "epochs", "device", "telemetry_every")))
+                ("Run", ("batch_size", "epochs", "device", "telemetry_every", "num_threads")))
 
 
-def train_controls(defaults: TrainSpec, seed: int, slot: str) -> tuple[TrainSpec, int]:
-    """All training settings by group, two to a row, generated from TRAIN_FIELDS; returns (train spec, seed).
+def train_controls(defaults: TrainSpec, seed: int, slot: str) -> tuple[TrainSpec, int, bool]:
+    """All training settings by group, two to a row, generated from TRAIN_FIELDS.
 
-    The result is not validated (a page calls `validate()` and shows the SpecError).
+    Returns (train spec, seed, valid); when not valid, the problem is shown under its control.
     """
     values = {f.name: getattr(defaults, f.name) for f in fields(TrainSpec)}
     if values["early_stopping_patience"] is None:
         values["early_stopping_patience"] = 0
+    notes = {}
     for title, names in TRAIN_GROUPS:
         st.markdown(f"**{title}**")
         shown = [name for name in names if _shown(name, TrainSpec(**values))]
@@ -139,9 +151,18 @@ def train_controls(defaults: TrainSpec, seed: int, slot: str) -> tuple[TrainSpec
         for i, name in enumerate(shown):
             with columns[i % 2]:
                 values[name] = field_input(f"{slot}:train.{name}", TRAIN_FIELDS[name], values[name])
+                notes[name] = st.empty()
         if title == "Run":
             with columns[len(shown) % 2]:
                 seed = field_input(f"{slot}:seed", SEED_FIELD, seed)
     values["early_stopping_patience"] = values["early_stopping_patience"] or None
     values["nesterov"] = values["nesterov"] and _shown("nesterov", TrainSpec(**values))
-    return replace(defaults, **values), seed
+    train = replace(defaults, **values)
+    try:
+        train.validate()
+    except SpecError as e:
+        name = e.field.removeprefix("train.")
+        with notes.get(name) or st.container():
+            show_problem(e, TRAIN_FIELDS[name].label if name in TRAIN_FIELDS else e.field)
+        return train, seed, False
+    return train, seed, True

@@ -105,6 +105,9 @@ def network_controls(spec: ExperimentSpec) -> dict:
         with column:
             if field_input(f"{SLOT}:data.features.{f}", Field(FEATURE_LABELS[f], "check"), f in spec.data.features):
                 features.append(f)
+    if not features:
+        st.warning("Pick at least one input feature: the network needs something to read. "
+                   "The network shown is the last one that had one.")
     columns = st.columns(MAX_HIDDEN_LAYERS + 1)
     with columns[0]:
         n_layers = _field("hidden_layers", len(dense))
@@ -134,7 +137,8 @@ def ensure_run(candidate: ExperimentSpec) -> Run | None:
     try:
         candidate.data.validate()
     except SpecError as e:
-        st.warning(f"{e}. Pick at least one input feature; the network shown is the last valid one.")
+        if e.field != "data.features":  # that one is said next to the feature boxes
+            st.warning(f"These settings cannot be used ({e}); the network shown is the last valid one.")
         return run
     if run is None or run.exp.spec != candidate:
         run = session.new_run(candidate, SLOT) or run

@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import json
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import streamlit as st
 
@@ -48,6 +50,17 @@ def _inflate(token: str) -> str:
         return raw.decode("utf-8")
     except (zlib.error, ValueError):  # binascii.Error and UnicodeDecodeError are ValueErrors
         raise SpecError("experiment", BROKEN_LINK) from None
+
+
+@contextmanager
+def shared_experiment(slot: str | None) -> Iterator[None]:
+    """Around a page run: load the link's experiment into `slot` before, the Share sidebar after (so it
+    shares what the page has just set). No slot: a page that edits no experiment (Inspect, Compare)."""
+    if slot:
+        apply_share_link(slot)
+    yield
+    if slot:
+        share_controls(slot)
 
 
 def apply_share_link(slot: str = MAIN) -> None:
