@@ -39,9 +39,11 @@ OVERSIZED = [  # (experiment dict, field, words of the message)
     ({"train": {"batch_size": 10**9}}, "train.batch_size", "at most 100,000"),
     ({"train": {"num_threads": 1000}}, "train.num_threads", "at most 64"),
 ]
-# within every per-field bound, but one batch's activations would not fit: refused before allocating
+# 3,210 parameters and every field in bounds, but one batch's activations need ~1.1 GB (the code before this
+# check trained it, peaking at 1.7 GB): refused before allocating
 WIDE_CONV = {"data": {"name": "digits"}, "train": {"loss": "cross_entropy", "batch_size": 64},
-             "model": {"layers": [{"type": "conv2d", "filters": 1024, "padding": 64}]}}
+             "model": {"layers": [{"type": "conv2d", "filters": 64, "padding": 64},
+                                  {"type": "maxpool2d", "kernel_size": 64, "stride": 64}]}}
 
 
 @pytest.mark.parametrize("document, field, words", OVERSIZED)
@@ -54,7 +56,7 @@ def test_oversized_sizes_are_refused_naming_field_limit_and_value(document, fiel
 def test_activation_memory_is_bounded_from_the_shapes_before_allocating():
     with pytest.raises(SpecError, match=rf"^model.layers: one batch would need about [\d,]+ MB of activations; "
                                         rf"the limit is {MAX_BATCH_BYTES // 2**20:,} MB\. The largest output is "
-                                        r"conv2d_0's \(1024, 134, 134\)"):
+                                        r"conv2d_0's \(64, 134, 134\)"):
         Experiment.from_dict(WIDE_CONV)
     # the same stack with a batch that fits is fine
     small = {**WIDE_CONV, "model": {"layers": [{"type": "conv2d", "filters": 8, "padding": 1}]}}
