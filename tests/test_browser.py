@@ -26,6 +26,11 @@ if os.environ.get("CI") != "true":
     pytest.importorskip("playwright", reason="pip install -r requirements-dev.txt")
 from playwright.sync_api import sync_playwright  # noqa: E402
 
+from playground import ExperimentSpec  # noqa: E402
+from ui.share import encode_spec  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
 
 class Budget:
     """Milliseconds left of BUDGET_S for the next wait (at most `cap_s`), so every wait is bounded."""
@@ -77,3 +82,22 @@ def test_play_trains_and_the_loss_chart_grows(server):
     assert later_epoch > epoch >= 1 and later_points > points > 0
     left, _ = wait_threads_gone(server.pid, timeout=min(15.0, budget.ms() / 1000))
     assert left == 0, f"{left} training thread(s) still running after the browser closed"
+
+
+def test_a_link_naming_a_server_file_is_refused_in_the_browser(server, tmp_path):
+    secret = "browser-secret-7f3a"
+    path = tmp_path / "server_table.csv"
+    path.write_text(f"{secret},y\n1,0\n2,1\n")
+    token = encode_spec(ExperimentSpec.from_dict({"data": {"name": "csv", "path": str(path), "target": "y"}}))
+    budget = Budget(BUDGET_S)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=budget.ms())
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            for url_path in ("", "build"):
+                page.goto(f"{server.url}/{url_path}?exp={token}", timeout=budget.ms(45))
+                page.get_by_text("may not read").first.wait_for(timeout=budget.ms(45))
+                page.get_by_text("Share and export").wait_for(timeout=budget.ms())  # the page is drawn in full
+                assert secret not in page.content()
+        finally:
+            browser.close()

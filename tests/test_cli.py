@@ -31,12 +31,14 @@ def playground(*args, cwd) -> subprocess.CompletedProcess:
                           cwd=cwd, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
+@pytest.mark.slow
 def test_validate_accepts_a_good_experiment(tmp_path):
     done = playground("validate", write(tmp_path, "ok.json", REGRESSION), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "ok:" in done.stdout and "plane (regression)" in done.stdout and "output" in done.stdout
 
 
+@pytest.mark.slow
 def test_a_bad_field_exits_2_naming_it_without_a_traceback(tmp_path):
     done = playground("train", write(tmp_path, "bad.json", BAD_UNITS), cwd=tmp_path)
     assert done.returncode == 2
@@ -67,6 +69,7 @@ def test_non_utf8_file_is_a_clear_error(tmp_path, capsys):
     assert "not UTF-8" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_train_out_writes_metrics_experiment_and_weights(tmp_path):
     done = playground("train", write(tmp_path, "exp.json", REGRESSION), "--epochs", 4, "--out", "run", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -114,6 +117,7 @@ def test_override_is_validated_like_the_file(tmp_path, capsys):
     assert "train.epochs: must be a positive integer, got 0" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_export_writes_a_script_or_prints_it(tmp_path):
     path = write(tmp_path, "exp.json", REGRESSION)
     done = playground("export", path, "-o", "train_script.py", cwd=tmp_path)
@@ -128,6 +132,7 @@ def test_export_without_output_prints_the_script(tmp_path, capsys):
     assert capsys.readouterr().out.startswith('"""Train a 1-layer network on plane (regression).')
 
 
+@pytest.mark.slow
 def test_datasets_lists_what_is_available(tmp_path):
     done = playground("datasets", cwd=tmp_path)
     assert done.returncode == 0, done.stderr

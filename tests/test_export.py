@@ -37,6 +37,7 @@ def assert_reproduces(spec: ExperimentSpec, tmp_path) -> Experiment:
     return exp
 
 
+@pytest.mark.slow
 def test_toy_run_with_penalty_schedule_and_early_stopping_is_reproduced(tmp_path):
     spec = ExperimentSpec.from_dict({
         "seed": 3, "data": {"name": "spiral", "n_samples": 200, "noise": 0.1, "features": ["x1", "x2", "sin_x1"]},
@@ -48,6 +49,7 @@ def test_toy_run_with_penalty_schedule_and_early_stopping_is_reproduced(tmp_path
     assert exp.status == "early_stopped" and exp.epoch < 30  # the script stopped at the same epoch
 
 
+@pytest.mark.slow
 def test_regression_run_with_batchnorm_l1_nesterov_cosine_and_a_skipped_batch_is_reproduced(tmp_path):
     spec = ExperimentSpec.from_dict({
         "data": {"name": "multi_gauss", "n_samples": 150, "noise": 0.2},
@@ -73,6 +75,7 @@ def write_table(path, with_text_column: bool) -> None:
 
 @pytest.mark.parametrize("target,loss,task", [("kind", "cross_entropy", "multiclass"), ("flag", "mse", "binary"),
                                               ("value", "mae", "regression")])
+@pytest.mark.slow
 def test_csv_run_is_reproduced(tmp_path, target, loss, task):
     csv_path = tmp_path / "table.csv"
     write_table(csv_path, with_text_column=target == "kind")
@@ -84,6 +87,7 @@ def test_csv_run_is_reproduced(tmp_path, target, loss, task):
     assert exp.data.task == task
 
 
+@pytest.mark.slow
 def test_digits_conv_net_with_dropout_and_batchnorm_is_reproduced(tmp_path):
     spec = ExperimentSpec.from_dict({
         "data": {"name": "digits", "max_samples": 200},

@@ -19,7 +19,6 @@ from playground import DataError, Experiment, ExperimentSpec, SpecError, checkpo
 from playground.checkpoint import CheckpointError
 from playground.cli import LOCK_FILE, main
 from playground.data.tabular import read_csv_bytes, dataset_from_frame
-from playground.export import export_script
 from playground.model import MAX_BATCH_BYTES
 from ui.share import encode_spec
 
@@ -289,8 +288,9 @@ def test_exported_digits_run_matches_with_no_environment_tweaks(tmp_path, thread
                   "device": "cpu", "num_threads": threads}})
     exp = Experiment(spec)
     history = exp.fit()
+    (tmp_path / "exp.json").write_text(spec.to_json())
     path = tmp_path / "train_script.py"
-    path.write_text(export_script(spec))
+    assert main(["export", str(tmp_path / "exp.json"), "-o", str(path)]) == 0
     env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
     done = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr

@@ -199,3 +199,11 @@ def test_a_long_hold_slows_training_but_never_stops_it(make_run, monkeypatch):
     with run_module.hold_training(), run_module.hold_training():   # holds nest
         assert _steps_while(run, 0.5) > 0
     assert run_module._unheld.is_set()
+
+
+def test_a_run_uses_the_specs_thread_count_capped_by_the_server(make_exp, monkeypatch):
+    exp = make_exp(num_threads=3, epochs=1)
+    monkeypatch.setattr(run_module, "MAX_THREADS", 2)
+    run = Run(exp)
+    assert run.num_threads == 2 and exp.metadata()["num_threads"] == 2  # the metadata says what it got
+    assert Run(make_exp(epochs=1)).num_threads == 1                     # the spec's default
