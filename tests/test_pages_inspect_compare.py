@@ -283,3 +283,15 @@ def test_the_app_loads_a_shared_link_into_the_page_it_opens(track):
     at.query_params[SHARE_PARAM] = encode_spec(ExperimentSpec.from_dict({"data": {"name": "gauss"}}))
     at.run()
     assert not at.exception and at.session_state["playground_spec"].data.name == "gauss"
+
+
+def test_a_stale_token_in_a_later_run_never_undoes_the_users_settings(share):
+    """Quick clicks: a rerun may arrive with the token the session wrote one change earlier."""
+    at = share(spec=SPEC)
+    older = at.query_params[SHARE_PARAM]
+    newer = SPEC.replace(seed=SPEC.seed + 1)
+    at.session_state["spec"] = newer          # the user's next change
+    at.query_params[SHARE_PARAM] = older       # ...and a rerun that still carries the older address
+    at.run()
+    assert not at.exception and not at.toast
+    assert at.session_state["spec"] == newer and decode_spec(at.query_params[SHARE_PARAM]) == newer

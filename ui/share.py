@@ -64,14 +64,19 @@ def shared_experiment(slot: str | None) -> Iterator[None]:
 
 
 def apply_share_link(slot: str = MAIN) -> None:
-    """Load the experiment in `?exp=` into `slot`, once per link; a bad link warns and changes nothing.
+    """Load the experiment in `?exp=` into `slot` when the session opens; a bad link warns, changes nothing.
 
+    Only the session's first page run reads the address bar: a later run may carry a token this session
+    wrote itself a moment before (quick clicks race the address bar's update), and loading it would undo
+    the user's newest settings. Opening or pasting a link starts a new session, so it is always read.
     Call in app.py before the page runs, so the page's widgets start from the loaded experiment.
     """
-    token = st.query_params.get(SHARE_PARAM)
-    if token is None or token == st.session_state.get("_share_token"):
+    if st.session_state.get("_share_link_read"):
         return
-    st.session_state["_share_token"] = token
+    st.session_state["_share_link_read"] = True
+    token = st.query_params.get(SHARE_PARAM)
+    if token is None:
+        return
     try:
         spec = decode_spec(token)
         check_outside_spec(spec)
@@ -87,7 +92,6 @@ def sync_share_link(slot: str = MAIN) -> str:
     token = encode_spec(get_spec(slot))
     if st.query_params.get(SHARE_PARAM) != token:
         st.query_params[SHARE_PARAM] = token
-    st.session_state["_share_token"] = token
     return token
 
 
