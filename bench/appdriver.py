@@ -36,6 +36,39 @@ EPOCH_JS = """() => {
   const v = m && m.querySelector('[data-testid="stMetricValue"]');
   return v ? parseInt(v.innerText.replace(/[^0-9]/g, ''), 10) : -1;
 }"""
+# The live view sampler: every 50 ms, for each chart key, whether its plotly graph is on the page and drawn,
+# and whether its figure changed since the last sample (a new `data` array: Plotly.react or a remount); a
+# MutationObserver counts plotly graphs removed from the page (a remount removes one). Install, then read.
+SAMPLER_INSTALL_JS = """(keys) => {
+  const s = window.__pgSampler = {samples: 0, missing: 0, removed: 0, changes: {}, lastData: {}};
+  keys.forEach(k => { s.changes[k] = 0; });
+  s.timer = setInterval(() => {
+    s.samples++;
+    let gone = false;
+    for (const k of keys) {
+      const g = document.querySelector(`.st-key-${k} .js-plotly-plot`);
+      if (!g || !g._fullData) { gone = true; continue; }
+      if (g.data !== s.lastData[k]) { s.changes[k]++; s.lastData[k] = g.data; }
+    }
+    if (gone) s.missing++;
+  }, 50);
+  s.observer = new MutationObserver(records => records.forEach(r => r.removedNodes.forEach(n => {
+    if (n.nodeType === 1 && (n.matches('.js-plotly-plot') || n.querySelector('.js-plotly-plot'))) s.removed++;
+  })));
+  s.observer.observe(document.body, {childList: true, subtree: true});
+}"""
+SAMPLER_READ_JS = """() => {
+  const s = window.__pgSampler; clearInterval(s.timer); s.observer.disconnect();
+  return {samples: s.samples, missing: s.missing, removed: s.removed, changes: s.changes};
+}"""
+PLAYGROUND_LIVE_CHARTS = ("pg_diagram", "pg_boundary", "pg_loss")
+
+
+def main_thread_seconds(cdp) -> float:
+    """Chrome's own count of main-thread task time so far (seconds), from Performance.getMetrics."""
+    return next(m["value"] for m in cdp.send("Performance.getMetrics")["metrics"] if m["name"] == "TaskDuration")
+
+
 LOSS_POINTS_JS = """() => {
   const d = document.querySelector('.st-key-pg_loss .js-plotly-plot');
   return d && d._fullData ? d._fullData.reduce((n, t) => n + (t._length || 0), 0) : -1;
@@ -72,15 +105,16 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float) -> None:
 
 @contextmanager
 def app_server(log: Path, env: dict[str, str] | None = None, flags: list[str] | None = None,
-               timeout: float = 60.0) -> Iterator[Server]:
-    """`streamlit run app.py` on a free 127.0.0.1 port; killed (its whole process group) on exit."""
+               timeout: float = 60.0, repo: Path = REPO) -> Iterator[Server]:
+    """`streamlit run app.py` of `repo` (default: this one; a checkout of older code to compare) on a free
+    127.0.0.1 port; killed (its whole process group) on exit."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
            "--server.port", str(port), *SERVER_FLAGS, *(flags or [])]
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **(env or {})}, stdout=out,
+        proc = subprocess.Popen(cmd, cwd=repo, env={**os.environ, **(env or {})}, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     try:
         _wait_healthy(url, proc, timeout)

@@ -6,6 +6,7 @@ from playground.charts import diagnostics as dg
 from playground.health import snapshot_flags
 from playground.telemetry import capture_activations
 from ui.live import live_view
+from ui.live_chart import live_chart
 from ui.session import current_run
 
 MAX_EVAL = 2000     # test examples behind the confusion matrix: a fixed slice keeps a redraw per second cheap
@@ -32,12 +33,12 @@ def show_layer(layers: list[str]) -> None:
     kind = right.segmented_control("Histogram of", ["weight", "grad"], default="weight", key="inspect_kind")
     kind = kind or "weight"  # a segmented control can be cleared
     hist = run.read(lambda e: e.telemetry.histogram_frame(layer, kind))
-    st.plotly_chart(dg.histogram_over_time(hist, f"{layer}: {kind} distribution over time"), key="inspect_hist")
+    live_chart(dg.histogram_over_time(hist, f"{layer}: {kind} distribution over time"), "inspect_hist")
     weight = run.read(lambda e: e.telemetry.weights[layer].detach().cpu().clone())
     if weight.dim() == 2:
-        st.plotly_chart(dg.weight_heatmap(weight, f"{layer}: weights"), key="inspect_weights")
+        live_chart(dg.weight_heatmap(weight, f"{layer}: weights"), "inspect_weights")
     elif weight.dim() == 4:
-        st.plotly_chart(dg.filter_grid(weight, f"{layer}: {len(weight)} filters"), key="inspect_filters")
+        live_chart(dg.filter_grid(weight, f"{layer}: {len(weight)} filters"), "inspect_filters")
 
 
 def show_activations(blocks: list[str]) -> None:
@@ -48,9 +49,11 @@ def show_activations(blocks: list[str]) -> None:
     block = right.selectbox("Block", blocks, key="inspect_block")
     image, maps = run.read(lambda e: (e.data.x_test[index].cpu(),
                                       capture_activations(e.model, e.data.x_test[index:index + 1])[block][0]))
-    left.plotly_chart(dg.image_figure(image, f"test image {index}"), key="inspect_input")
+    with left:
+        live_chart(dg.image_figure(image, f"test image {index}"), "inspect_input")
     what = f"{len(maps)} activation maps" if maps.dim() == 3 else f"{len(maps)} unit activations"
-    right.plotly_chart(dg.activation_maps(maps, f"{block}: {what}"), key="inspect_maps")
+    with right:
+        live_chart(dg.activation_maps(maps, f"{block}: {what}"), "inspect_maps")
 
 
 def _predictions(exp) -> dict:
@@ -67,13 +70,13 @@ def _predictions(exp) -> dict:
 def show_classification() -> None:
     p = run.read(_predictions)
     y_true, y_pred, wrong = p["y_true"], p["y_pred"], p["wrong"]
-    st.plotly_chart(dg.confusion_matrix_figure(y_true, y_pred, p["classes"]), key="inspect_confusion")
+    live_chart(dg.confusion_matrix_figure(y_true, y_pred, p["classes"]), "inspect_confusion")
     n, n_wrong = len(y_true), len(dg.misclassified(y_true, y_pred))
     st.caption(f"{n - n_wrong} of {n} test examples right" + (f" (the first {MAX_EVAL})" if n == MAX_EVAL else ""))
     st.subheader("Misclassified examples")
     args = (p["x_wrong"], y_true[wrong], y_pred[wrong])
     if p["is_image"]:
-        st.plotly_chart(dg.misclassified_grid(*args, p["classes"], ids=wrong), key="inspect_wrong")
+        live_chart(dg.misclassified_grid(*args, p["classes"], ids=wrong), "inspect_wrong")
     else:
         st.dataframe(dg.misclassified_table(*args, p["features"], p["classes"], ids=wrong))
 
@@ -87,7 +90,7 @@ def draw(run, snap) -> None:
     info = run.read(_structure)
     show_health(snap)
     st.subheader("Gradient flow")
-    st.plotly_chart(dg.gradient_flow(snap.telemetry), key="inspect_flow")
+    live_chart(dg.gradient_flow(snap.telemetry), "inspect_flow")
     st.subheader("Layers")
     show_layer(info["layers"])
     if info["image_blocks"]:

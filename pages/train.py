@@ -8,6 +8,7 @@ from playground.charts import accuracy_figure, loss_figure
 from ui import session
 from ui.controls import train_controls
 from ui.live import live_view, status_message
+from ui.live_chart import live_chart
 
 SLOT = session.MAIN
 
@@ -59,9 +60,11 @@ def draw(run: Run, snap: Snapshot) -> None:
         columns[2].metric("Test accuracy", "—" if pd.isna(last.test_accuracy) else f"{last.test_accuracy:.1%}")
         columns[3].metric("Learning rate", f"{last.lr:.3g}")
     left, right = st.columns(2)
-    left.plotly_chart(loss_figure(snap.history, snap.step_losses, snap.loss_stride, run.exp.steps_per_epoch),
-                      key="train_loss_chart")
-    right.plotly_chart(accuracy_figure(snap.history), key="train_accuracy_chart")
+    with left:
+        live_chart(loss_figure(snap.history, snap.step_losses, snap.loss_stride, run.exp.steps_per_epoch),
+                   "train_loss_chart")
+    with right:
+        live_chart(accuracy_figure(snap.history), "train_accuracy_chart")
 
 
 st.title("Train")

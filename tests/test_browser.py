@@ -1,8 +1,9 @@
 """Real-browser smoke test: Debian's Chromium, headless through Playwright, against `streamlit run app.py`.
 
 Press Play on the Playground and check that training shows: the epoch counter rises and the loss chart
-gains points. Closing the browser must end the run's thread on the server. A screenshot is saved to
-test-artifacts/browser.png. Needs /usr/bin/chromium (never a Playwright download): skipped without it,
+gains points, and over 10 s sampled every 50 ms no live chart is ever missing while the decision map keeps
+changing. Three quick keyboard changes end on the last one. Closing the browser must end the run's thread
+on the server. A screenshot is saved to test-artifacts/browser.png. Needs /usr/bin/chromium (never a Playwright download): skipped without it,
 except in CI (CI=true), where it fails.
 """
 import os
@@ -11,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.appdriver import (CHROMIUM, CHROMIUM_ARGS, EPOCH_JS, LOSS_POINTS_JS, REPO, app_server,
-                             wait_threads_gone)
+from bench.appdriver import (CHROMIUM, CHROMIUM_ARGS, EPOCH_JS, LOSS_POINTS_JS, PLAYGROUND_LIVE_CHARTS, REPO,
+                             SAMPLER_INSTALL_JS, SAMPLER_READ_JS, app_server, wait_threads_gone)
 
-BUDGET_S = 90.0           # the whole test, server start included
+BUDGET_S = 120.0          # the whole test, server start included
+WATCH_S = 10.0            # Play watched by the in-page sampler
 SHOT = REPO / "test-artifacts" / "browser.png"
 
 if not Path(CHROMIUM).exists():
@@ -74,12 +76,17 @@ def test_play_trains_and_the_loss_chart_grows(server):
             page.get_by_role("button", name="Play").click(timeout=budget.ms(45))
             page.get_by_role("button", name="Pause").wait_for(timeout=budget.ms())   # the page reran: running
             epoch, points = progress_when(page, "epoch >= 1 && points > 0", budget)
+            page.evaluate(SAMPLER_INSTALL_JS, list(PLAYGROUND_LIVE_CHARTS))
+            time.sleep(WATCH_S)
+            sampled = page.evaluate(SAMPLER_READ_JS)
             later_epoch, later_points = progress_when(page, f"epoch > {epoch} && points > {points}", budget)
             SHOT.parent.mkdir(exist_ok=True)
             page.screenshot(path=str(SHOT), full_page=True)
         finally:
             browser.close()
     assert later_epoch > epoch >= 1 and later_points > points > 0
+    assert sampled["samples"] > 0 and sampled["missing"] == 0 and sampled["removed"] == 0, sampled
+    assert sampled["changes"]["pg_boundary"] >= 3, sampled  # the map redrew in place, again and again
     left, _ = wait_threads_gone(server.pid, timeout=min(15.0, budget.ms() / 1000))
     assert left == 0, f"{left} training thread(s) still running after the browser closed"
 
@@ -101,3 +108,27 @@ def test_a_link_naming_a_server_file_is_refused_in_the_browser(server, tmp_path)
                 assert secret not in page.content()
         finally:
             browser.close()
+
+
+def test_quick_changes_end_on_the_last_one(server):
+    """Three ArrowRight presses on the learning rate, 150 ms apart: the last value stands (a rerun carrying an
+    older address must not load it back)."""
+    budget = Budget(BUDGET_S)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=budget.ms())
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(server.url, timeout=budget.ms(45))
+            slider = page.locator(".st-key-playground-train-lr input[type=range]")  # key playground:train.lr
+            slider.wait_for(timeout=budget.ms(45))
+            slider.focus()
+            for _ in range(3):
+                page.keyboard.press("ArrowRight")
+                time.sleep(0.15)
+            time.sleep(4)  # every rerun those changes caused has come back
+            value = slider.get_attribute("aria-valuetext")
+            toasts = page.get_by_text("Loaded the experiment from the link").count()
+        finally:
+            browser.close()
+    assert value == "1", value  # 0.03 -> 0.1 -> 0.3 -> 1
+    assert toasts == 0

@@ -61,9 +61,15 @@ def _decode(value):
 
 
 def chart(at: AppTest, key: str) -> dict:
-    """The figure of the plotly chart drawn with `key`, as the browser receives it."""
-    (element,) = [c for c in at.get("plotly_chart") if c.proto.id.endswith(key)]
-    return _decode(json.loads(element.proto.spec))
+    """The figure of the chart drawn with `key` (st.plotly_chart, or a live chart: ui.live_chart), as the
+    browser receives it."""
+    static = [c for c in at.get("plotly_chart") if c.proto.id.endswith(key)]
+    if static:
+        (element,) = static
+        return _decode(json.loads(element.proto.spec))
+    (element,) = [c for c in at.get("bidi_component") if c.proto.id.endswith(key)]
+    assert element.proto.component_name == "playground_live_chart"
+    return _decode(json.loads(json.loads(element.proto.json)["figure"]))
 
 
 def trace(figure: dict, name: str) -> dict:

@@ -68,14 +68,17 @@ def _arrays(value):
 
 def charts(at: AppTest) -> dict[str, go.Figure]:
     """Plotly figures on the page by title (untitled ones by their position)."""
-    figs = [go.Figure(_arrays(json.loads(c.proto.spec))) for c in at.get("plotly_chart")]
+    specs = [c.proto.spec for c in at.get("plotly_chart")]
+    specs += [json.loads(c.proto.json)["figure"] for c in at.get("bidi_component")]  # live charts (ui.live_chart)
+    figs = [go.Figure(_arrays(json.loads(spec))) for spec in specs]
     return {f.layout.title.text or f"#{i}": f for i, f in enumerate(figs)}
 
 
 def test_inspect_without_a_run_points_to_training(app):
     at = app("pages/inspect.py")
     assert not at.exception
-    assert "Playground" in at.info[0].value and "Train" in at.info[0].value and not at.get("plotly_chart")
+    assert "Playground" in at.info[0].value and "Train" in at.info[0].value and not at.get("plotly_chart") \
+        and not at.get("bidi_component")
 
 
 def test_inspect_shows_health_histograms_and_gradient_flow(app, trained):

@@ -22,6 +22,7 @@ from playground.neurons import dense_weights, neuron_maps
 from . import session
 from .controls import Field, field_input
 from .live import status_message, steps_to_epoch_end
+from .live_chart import live_chart
 
 SLOT = session.PLAYGROUND
 LEARNING_RATES = (0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
@@ -197,8 +198,8 @@ def draw_diagram(run: Run, snap: Snapshot) -> None:
     _, labels, extent = _plane(run)
     maps, weights = run.read(lambda e: (neuron_maps(e, NODE_GRID, extent), dense_weights(e.model)))
     output_range = (0.0, 1.0) if data.task == "binary" else (float(labels.min()), float(labels.max()))
-    st.plotly_chart(network_diagram(weights, maps, data.feature_names, output_range, height=430),
-                    key="pg_diagram", config={"displayModeBar": False})
+    live_chart(network_diagram(weights, maps, data.feature_names, output_range, height=430), "pg_diagram",
+               config={"displayModeBar": False})
 
 
 def draw_output(run: Run, snap: Snapshot, show_test: bool, discretize: bool) -> None:
@@ -210,8 +211,8 @@ def draw_output(run: Run, snap: Snapshot, show_test: bool, discretize: bool) -> 
     st.markdown(f"Test loss **{last.test_loss:.3f}** · Training loss **{last.train_loss:.3f}**"
                 if last is not None else "Test loss — · Training loss —")
     test = (data.points_test.cpu().numpy(), data.y_test.cpu().numpy()) if show_test else (None, None)
-    st.plotly_chart(decision_boundary_figure(grid, points, labels, data.task, *test, discretize=discretize,
-                                             height=360), key="pg_boundary", config={"displayModeBar": False})
-    st.plotly_chart(loss_figure(snap.history, snap.step_losses, snap.loss_stride, run.exp.steps_per_epoch,
-                                height=200), key="pg_loss", config={"displayModeBar": False})
+    live_chart(decision_boundary_figure(grid, points, labels, data.task, *test, discretize=discretize, height=360),
+               "pg_boundary", config={"displayModeBar": False})
+    live_chart(loss_figure(snap.history, snap.step_losses, snap.loss_stride, run.exp.steps_per_epoch, height=200),
+               "pg_loss", config={"displayModeBar": False})
     status_message(snap)

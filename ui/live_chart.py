@@ -1,0 +1,81 @@
+"""A Plotly chart that stays on the page while its figure changes: each redraw updates the same graph.
+
+Streamlit 1.67's `st.plotly_chart` derives its element's identity from the figure (even with `key=`), so
+a chart whose figure changes is unmounted and mounted again: a live chart blanks on every redraw. This
+view is a components-v2 element with a stable key instead; the browser keeps one Plotly.js graph in it
+and applies each new figure with `Plotly.react` (`uirevision` keeps the user's zoom and hover). The
+figures still come from the pure functions in playground/charts.
+
+Plotly.js is the copy inside the plotly package, served by Streamlit's static file serving
+(`server.enableStaticServing`, .streamlit/config.toml): no CDN, so the app works offline. It is not
+inlined into the component, because a component's JavaScript travels with every update of it.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+from pathlib import Path
+
+import plotly
+import plotly.graph_objects as go
+import streamlit as st
+
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static"   # served at <app>/app/static/
+PLOTLY_FILE = "plotly.min.js"
+
+_JS = """
+function loadPlotly() {
+  // one <script> per page, shared by every live chart; resolves to window.Plotly
+  if (!window.__playgroundPlotly) {
+    window.__playgroundPlotly = new Promise((resolve, reject) => {
+      if (window.Plotly) { resolve(window.Plotly); return; }
+      const base = window.location.pathname.replace(/[^/]*$/, "");   // the app's root, under any base path
+      const script = document.createElement("script");
+      script.src = base + "app/static/%(file)s";
+      script.onload = () => resolve(window.Plotly);
+      script.onerror = () => { window.__playgroundPlotly = null; reject(new Error("plotly.js did not load")); };
+      document.head.appendChild(script);
+    });
+  }
+  return window.__playgroundPlotly;
+}
+
+export default function (component) {
+  const { data, parentElement } = component;
+  let graph = parentElement.querySelector(".pg-live-chart");
+  if (!graph) {
+    graph = document.createElement("div");
+    graph.className = "pg-live-chart";
+    parentElement.appendChild(graph);
+  }
+  const figure = JSON.parse(data.figure);
+  graph.style.height = (figure.layout.height || 400) + "px";   // holds its place before plotly.js is in
+  graph.dataset.revision = String(data.revision);
+  loadPlotly().then((Plotly) => Plotly.react(graph, figure.data, figure.layout, data.config));
+}
+""" % {"file": PLOTLY_FILE}
+
+_live_chart = st.components.v2.component("playground_live_chart", js=_JS, isolate_styles=False)
+
+
+@functools.cache
+def _serve_plotly_js() -> None:
+    """Once per server: copy plotly.js from the plotly package into static/ (kept if it is the same)."""
+    source = Path(plotly.__file__).parent / "package_data" / PLOTLY_FILE
+    target = STATIC_DIR / PLOTLY_FILE
+    if target.is_file() and target.stat().st_size == source.stat().st_size:
+        return
+    STATIC_DIR.mkdir(exist_ok=True)
+    partial = target.with_name(f".{PLOTLY_FILE}.{os.getpid()}")
+    shutil.copyfile(source, partial)
+    os.replace(partial, target)  # several server processes may start at once: each sees a whole file
+
+
+def live_chart(fig: go.Figure, key: str, config: dict | None = None) -> None:
+    """Draw `fig` in the chart `key`, updating it in place if the page already shows it."""
+    _serve_plotly_js()
+    fig.update_layout(uirevision=key)
+    revision = st.session_state[f"_live_chart_{key}"] = st.session_state.get(f"_live_chart_{key}", 0) + 1
+    _live_chart(key=key, data={"figure": fig.to_json(), "config": {"responsive": True, **(config or {})},
+                               "revision": revision})
