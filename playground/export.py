@@ -2,7 +2,7 @@
 
 The script follows train.py's rules (its module docstring): same data (toy generators copied from
 data/toy.py's source, image helpers from data/images.py, CSV read with the stdlib but standardised as
-data/tabular.py does), same modules in the same order after `torch.manual_seed(seed)` (so the same
+data/tabular.py does), same modules in the same order after `torch.manual_seed(weights_seed)` (so the same
 initial weights), same batches, loss, penalty, optimizer and schedule. On the CPU its per-epoch losses
 match `Experiment.fit()` to ~1e-6. Code for the model, optimizer and schedule is rendered from the
 engine's own builders, so a new option in the registries is exported without touching this file.
@@ -43,7 +43,7 @@ def export_script(spec: ExperimentSpec, dataset: Dataset | None = None, num_thre
         "needs": _requirements(spec.data.name),
         "experiment": _experiment_comment(spec),
         "imports": _imports(spec.data.name),
-        "seed": spec.seed, "epochs": t.epochs, "batch_size": t.batch_size,
+        "seed": spec.seed, "weights_seed": spec.weights_seed, "epochs": t.epochs, "batch_size": t.batch_size,
         "num_threads": num_threads or t.num_threads,
         "device": _device_code(t.device), "settings": _data_settings(spec),
         "data_code": _data_code(spec.data.name), "model_code": _model_code(spec, data),
@@ -302,7 +302,8 @@ _SCRIPT = _lines('''
     # }
 
     # ---- settings, from the experiment ---------------------------------------------------------------
-    SEED = $seed
+    SEED = $seed  # the data, its split and the batch order
+    WEIGHTS_SEED = $weights_seed
     EPOCHS = $epochs
     BATCH_SIZE = $batch_size
     NUM_THREADS = $num_threads  # CPU threads; the run's count, since the sums' order (so the numbers) depends on it
@@ -344,7 +345,7 @@ _SCRIPT = _lines('''
     def main():
         torch.set_num_threads(NUM_THREADS)
         x_train, y_train, x_test, y_test = (t.to(DEVICE) for t in load_data())
-        torch.manual_seed(SEED)  # the initial weights (and dropout masks) come from this seed
+        torch.manual_seed(WEIGHTS_SEED)  # the initial weights (and dropout masks) come from this seed
         model = build_model().to(DEVICE)
         optimizer = $optimizer
         scheduler = $scheduler  # stepped once per epoch  # [SCHEDULE]

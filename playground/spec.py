@@ -232,10 +232,15 @@ class TrainSpec:
 
 @dataclass(frozen=True)
 class ExperimentSpec:
-    seed: int = 0
+    seed: int = 0                     # the data, its split and the batch order (and the weights, by default)
     data: DataSpec = field(default_factory=DataSpec)
     model: ModelSpec = field(default_factory=ModelSpec)
     train: TrainSpec = field(default_factory=TrainSpec)
+    init_seed: int | None = None      # the initial weights, if not from `seed`: the Playground's Reset draws one
+
+    @property
+    def weights_seed(self) -> int:
+        return self.seed if self.init_seed is None else self.init_seed
 
     @classmethod
     def from_dict(cls, d: Any) -> "ExperimentSpec":
@@ -247,6 +252,9 @@ class ExperimentSpec:
         seed = d.get("seed", 0)
         if not _is_int(seed) or seed not in RANGES["seed"]:
             _fail("seed", f"must be an integer from 0 to {MAX_SEED}, got {quote(seed)}")
+        init_seed = d.get("init_seed")
+        if init_seed is not None and (not _is_int(init_seed) or init_seed not in RANGES["seed"]):
+            _fail("init_seed", f"must be an integer from 0 to {MAX_SEED} or null, got {quote(init_seed)}")
         data_d = d.get("data", {})
         _known_keys("data", data_d, DataSpec)
         if "features" in data_d:
@@ -260,7 +268,7 @@ class ExperimentSpec:
         _known_keys("train", train_d, TrainSpec)
         train = TrainSpec(**train_d)
         train.validate()
-        return cls(seed=seed, data=data, model=model, train=train)
+        return cls(seed=seed, data=data, model=model, train=train, init_seed=init_seed)
 
     @classmethod
     def from_json(cls, text: str) -> "ExperimentSpec":
@@ -290,7 +298,8 @@ class ExperimentSpec:
     def to_dict(self) -> dict:
         data = asdict(self.data)
         data["features"] = list(self.data.features)
-        return {"seed": self.seed, "data": data, "model": self.model.to_dict(), "train": asdict(self.train)}
+        return {"seed": self.seed, "init_seed": self.init_seed, "data": data, "model": self.model.to_dict(),
+                "train": asdict(self.train)}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)

@@ -3,7 +3,7 @@
 Batching (also what export.py writes): each epoch draws `torch.randperm` from a CPU generator seeded
 with `seed`, reorders the training tensors once, and slices consecutive batches; a trailing batch of a
 single sample is skipped (BatchNorm cannot train on one). The model is initialised right after
-`torch.manual_seed(seed)`. Epoch metrics: train loss/accuracy are means over the epoch's steps,
+`torch.manual_seed(spec.weights_seed)` (the seed, or init_seed where Reset drew new weights). Epoch metrics: train loss/accuracy are means over the epoch's steps,
 test loss/accuracy are computed on the whole test set in eval mode at the epoch's end.
 """
 from __future__ import annotations
@@ -58,7 +58,7 @@ class Experiment:
                                     "2. Use more samples (n_samples) or a smaller test_fraction")
         self.data = data.to(self.device)
         with _INIT_LOCK:
-            torch.manual_seed(spec.seed)
+            torch.manual_seed(spec.weights_seed)
             self.model = Network(spec.model, data.input_shape, data.n_outputs,
                                  batch_size=min(train.batch_size, len(data.x_train))).to(self.device)
             stochastic = any(isinstance(m, torch.nn.modules.dropout._DropoutNd) for m in self.model.modules())

@@ -176,3 +176,14 @@ def test_module_code_round_trips_and_drops_defaults():
         assert repr(eval(code, {"nn": torch.nn})) == repr(m), code
     assert module_code(torch.nn.Linear(3, 4)) == "nn.Linear(in_features=3, out_features=4)"
     assert module_code(torch.nn.BatchNorm2d(6)) == "nn.BatchNorm2d(6)"
+
+
+@pytest.mark.slow
+def test_a_reset_runs_weights_seed_is_reproduced(tmp_path):
+    spec = ExperimentSpec.from_dict({"seed": 4, "init_seed": 123456, "data": {"name": "circle", "n_samples": 100},
+                                     "model": {"layers": [{"type": "dense", "units": 4, "activation": "tanh"}]},
+                                     "train": {"epochs": 3, "device": "cpu"}})
+    exp = assert_reproduces(spec, tmp_path)
+    same_data = Experiment(spec.replace(init_seed=None))
+    assert torch.equal(exp.data.x_train, same_data.data.x_train)  # the data still comes from `seed`
+    assert not torch.equal(Experiment(spec).model.output[0].weight, same_data.model.output[0].weight)

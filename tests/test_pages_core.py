@@ -127,9 +127,20 @@ def test_playground_step_trains_one_epoch_and_reset_archives_and_stops_the_threa
     assert not old.thread_alive and old.state == "stopped"
     new = at.session_state["playground_run"]
     assert new is not old and new.state == "ready" and epoch_shown(at) == 0
-    assert new.exp.spec == old.exp.spec                       # same settings, fresh run
+    assert new.exp.spec.replace(init_seed=None) == old.exp.spec  # same settings, fresh run, new weights:
+    assert new.exp.spec.init_seed is not None                      # their seed is in the spec (and the link)
+    w_old, w_new = (r.exp.model.dense_0[0].weight for r in (old, new))
+    assert not torch.equal(w_old, w_new)
+    assert f"weights seed {new.exp.spec.init_seed}" in [c.value for c in at.caption]
     (archived,) = at.session_state["finished_runs"]
     assert archived.spec.data.name == "xor" and len(archived.history) >= 2
+
+    before = {k: v.clone() for k, v in new.exp.model.state_dict().items()}
+    new.step(5)
+    at.button(key="pg_restart").click().run()                  # the same starting weights again
+    again = at.session_state["playground_run"]
+    assert again is not new and again.exp.spec == new.exp.spec and again.snapshot().step == 0
+    assert all(torch.equal(before[k], v) for k, v in again.exp.model.state_dict().items())
 
 
 def test_playground_changing_a_setting_starts_a_new_run_and_keeps_the_settings(app):

@@ -7,6 +7,7 @@ different experiment replaces the run, as TF Playground resets; the old one is a
 from __future__ import annotations
 
 import math
+import secrets
 from dataclasses import replace
 
 import numpy as np
@@ -18,6 +19,7 @@ from playground.charts import dataset_thumbnails, decision_boundary_figure, loss
 from playground.data import DATASETS, TOY_DATASETS, TOY_FEATURES
 from playground.data.toy import make_toy
 from playground.neurons import dense_weights, neuron_maps
+from playground.registry import RANGES
 
 from . import session
 from .controls import Field, field_input
@@ -77,7 +79,7 @@ def data_controls(spec: ExperimentSpec) -> dict:
 
 def _regenerate() -> None:
     spec = session.get_spec(SLOT)
-    session.set_spec(spec.replace(seed=spec.seed + 1), SLOT)
+    session.set_spec(spec.replace(seed=spec.seed + 1, init_seed=None), SLOT)
 
 
 def _dense_layers(spec: ExperimentSpec) -> list[LayerSpec]:
@@ -154,7 +156,10 @@ def run_buttons(run: Run, columns) -> None:
     columns[1].button("Step", icon=":material/skip_next:", key="pg_step", on_click=_step, disabled=run.exp.done,
                       width="stretch", help="train one epoch, then pause")
     columns[2].button("Reset", icon=":material/restart_alt:", key="pg_reset", on_click=_reset, width="stretch",
-                      help="new weights, epoch 0; the old run is kept for Compare")
+                      help="new random weights, epoch 0; the old run is kept for Compare")
+    columns[2].button("Restart", icon=":material/replay:", key="pg_restart", on_click=_restart, width="stretch",
+                      help="the same starting weights again, epoch 0")
+    columns[2].caption(f"weights seed {run.exp.spec.weights_seed}")
 
 
 def _play_pause() -> None:
@@ -172,6 +177,13 @@ def _step() -> None:
 
 
 def _reset() -> None:
+    """TF Playground's Reset: new random weights (their seed is kept in the spec, so the run is reproducible)."""
+    spec = session.get_spec(SLOT)
+    session.new_run(spec.replace(init_seed=secrets.randbelow(int(RANGES["seed"].hi) + 1)), SLOT)
+
+
+def _restart() -> None:
+    """Back to epoch 0 with the same starting weights (TF Playground's users asked for it: its issue #25)."""
     session.new_run(session.get_spec(SLOT), SLOT)
 
 
