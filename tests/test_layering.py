@@ -1,5 +1,6 @@
 """The engine never imports the UI: no module under playground/ imports streamlit, however spelled."""
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,11 @@ def test_no_streamlit_import(path):
 ])
 def test_the_checker_itself(source, hits):
     assert len(ui_imports(source)) == hits
+
+
+def test_every_module_the_architecture_document_names_exists():
+    root = ENGINE.parent
+    text = (root / "docs" / "architecture.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`((?:playground|ui|pages|tests)/[\w/]*(?:\.py)?)`", text))
+    assert len(named) > 20
+    assert [p for p in sorted(named) if not (root / p).exists()] == []
