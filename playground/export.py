@@ -44,20 +44,22 @@ def export_script(spec: ExperimentSpec, dataset: Dataset | None = None, num_thre
         "experiment": _experiment_comment(spec),
         "imports": _imports(spec.data.name),
         "seed": spec.seed, "weights_seed": spec.weights_seed, "epochs": t.epochs, "batch_size": t.batch_size,
-        "num_threads": num_threads or t.num_threads,
+        "num_threads": num_threads or t.num_threads, "reg_rate": t.reg_rate,
+        "changes": json.dumps([c.to_dict() for c in t.changes]),
         "device": _device_code(t.device), "settings": _data_settings(spec),
         "data_code": _data_code(spec.data.name), "model_code": _model_code(spec, data),
         "loss_code": loss_expression(t.loss, data.task),
         "correct_code": correct_expression(data.task),
         "optimizer": _call(objectives.make_optimizer(t, [nn.Parameter(torch.zeros(1))]), "model.parameters()"),
-        "penalty": _penalty_code(t.regularization, t.reg_rate),
+        "penalty": _penalty_code(t.regularization),
         "scheduler": _call(scheduler, "optimizer") if scheduler is not None else "",
         "patience": t.early_stopping_patience,
     }
     script = Template(_SCRIPT).substitute(parts)
     script = _switch(script, "CLASSIFY", classify)
     script = _switch(script, "SCHEDULE", scheduler is not None)
-    script = _switch(script, "PENALTY", t.regularization != "none" and t.reg_rate != 0)
+    script = _switch(script, "PENALTY", t.regularization != "none")
+    script = _switch(script, "CHANGES", bool(t.changes))
     script = _switch(script, "PATIENCE", t.early_stopping_patience is not None)
     return re.sub(r"\n{4,}", "\n\n\n", script)  # dropped definitions leave no gaps over two blank lines
 
@@ -194,10 +196,10 @@ def _call(obj, first_arg: str) -> str:
     return f"{home}.{cls.__name__}({', '.join(args)})"
 
 
-def _penalty_code(kind: str, rate: float) -> str:
+def _penalty_code(kind: str) -> str:
     if kind == "l1":
-        return f"{rate!r} * sum(w.abs().sum() for w in weights)  # L1: rate * sum |w|"
-    return f"{rate!r} * 0.5 * sum((w * w).sum() for w in weights)  # L2: rate * sum w^2 / 2"
+        return "reg_rate * sum(w.abs().sum() for w in weights)  # L1: rate * sum |w|"
+    return "reg_rate * 0.5 * sum((w * w).sum() for w in weights)  # L2: rate * sum w^2 / 2"
 
 
 def _switch(script: str, name: str, keep: bool) -> str:
@@ -306,6 +308,9 @@ _SCRIPT = _lines('''
     WEIGHTS_SEED = $weights_seed
     EPOCHS = $epochs
     BATCH_SIZE = $batch_size
+    REG_RATE = $reg_rate
+    # settings changed by hand while the run trained: each applies after `step` steps (before the next)  # [CHANGES]
+    CHANGES = $changes  # [CHANGES]
     NUM_THREADS = $num_threads  # CPU threads; the run's count, since the sums' order (so the numbers) depends on it
     DEVICE = $device
     $settings
@@ -342,6 +347,17 @@ _SCRIPT = _lines('''
         return loss_fn(out, y).item(), None  # [not CLASSIFY]
 
 
+    def apply_change(change, optimizer, scheduler, batch_size, reg_rate):  # [CHANGES]
+        """Settings changed by hand while the run trained; returns the (new) batch size and penalty rate."""  # [CHANGES]
+        for name, value in change.items():  # [CHANGES]
+            if name in ("lr", "momentum", "weight_decay"):  # [CHANGES]
+                for group in optimizer.param_groups:  # [CHANGES]
+                    group[name] = value  # [CHANGES]
+            if name == "lr" and scheduler is not None:  # the schedule continues from the new rate  # [CHANGES]
+                scheduler.base_lrs = [value] * len(optimizer.param_groups)  # [CHANGES]
+        return change.get("batch_size", batch_size), change.get("reg_rate", reg_rate)  # [CHANGES]
+
+
     def main():
         torch.set_num_threads(NUM_THREADS)
         x_train, y_train, x_test, y_test = (t.to(DEVICE) for t in load_data())
@@ -349,25 +365,33 @@ _SCRIPT = _lines('''
         model = build_model().to(DEVICE)
         optimizer = $optimizer
         scheduler = $scheduler  # stepped once per epoch  # [SCHEDULE]
+        scheduler = None  # [not SCHEDULE]
         # the L1/L2 penalty applies to weight matrices and kernels, not to biases or batchnorm scales  # [PENALTY]
         weights = [p for name, p in model.named_parameters() if name.endswith("weight") and p.dim() > 1]  # [PENALTY]
         shuffle = torch.Generator().manual_seed(SEED)  # the batch order comes from this seed
         n = len(x_train)
-        # consecutive batches of the shuffled data; a trailing batch of one is skipped (batchnorm needs two)
-        starts = [start for start in range(0, n, BATCH_SIZE) if n - start > 1]
+        batch_size, reg_rate = BATCH_SIZE, REG_RATE
+        changes = list(CHANGES)  # [CHANGES]
+        step = 0
         best_test, stale = math.inf, 0  # [PATIENCE]
         for epoch in range(1, EPOCHS + 1):
             order = torch.randperm(n, generator=shuffle).to(DEVICE)
             xs, ys = x_train[order], y_train[order]
             total, seen, correct = 0.0, 0, 0  # [CLASSIFY]
             total, seen = 0.0, 0  # [not CLASSIFY]
-            for start in starts:
-                xb, yb = xs[start:start + BATCH_SIZE], ys[start:start + BATCH_SIZE]
+            pos = 0  # consecutive batches of the shuffled data, until at most one sample is left
+            while n - pos > 1:  # (a trailing batch of one is skipped: batchnorm needs two)
+                while changes and changes[0]["step"] <= step:  # [CHANGES]
+                    batch_size, reg_rate = apply_change(changes.pop(0), optimizer, scheduler, batch_size, reg_rate)  # [CHANGES]
+                xb, yb = xs[pos:pos + batch_size], ys[pos:pos + batch_size]
                 out = model(xb)
                 loss = loss_fn(out, yb)
-                penalty = $penalty  # [PENALTY]
                 optimizer.zero_grad(set_to_none=True)
-                (loss + penalty).backward()  # [PENALTY]
+                if reg_rate:  # [PENALTY]
+                    penalty = $penalty  # [PENALTY]
+                    (loss + penalty).backward()  # [PENALTY]
+                else:  # [PENALTY]
+                    loss.backward()  # [PENALTY]
                 loss.backward()  # [not PENALTY]
                 optimizer.step()
                 value = loss.item()
@@ -376,6 +400,7 @@ _SCRIPT = _lines('''
                     return
                 total, seen = total + value * len(xb), seen + len(xb)
                 correct += count_correct(out.detach(), yb)  # [CLASSIFY]
+                step, pos = step + 1, pos + batch_size
             lr = optimizer.param_groups[0]["lr"]
             test_loss, test_acc = evaluate(model, x_test, y_test)
             line = f"epoch {epoch:4d}  train_loss {total / seen:.8f}  test_loss {test_loss:.8f}"

@@ -82,3 +82,8 @@ RANGES: dict[str, Range] = {
     "train.telemetry_every": _whole(0, 1_000_000),
     "train.num_threads": _whole(1, 64),           # CPU threads torch trains with (results depend on it)
 }
+
+# Settings that may change while a run trains (an experiment's train.changes): what TF Playground and
+# ConvNetJS let a user turn mid-run. Anything else (architecture, features, data, activation) makes a new run.
+LIVE_SETTINGS: tuple[str, ...] = ("lr", "reg_rate", "batch_size", "momentum", "weight_decay")
+MAX_CHANGES = 10_000   # changes one run may record

@@ -197,6 +197,17 @@ class Run:
                 if time.perf_counter() > deadline or (_holds and yield_to_holds):
                     break
 
+    def change(self, **values: float) -> None:
+        """Change live settings (lr, reg_rate, batch_size, momentum, weight_decay) between two steps,
+        without stopping; recorded in the experiment (Experiment.change). Raises SpecError."""
+        with self._lock:
+            self.exp.change(**values)
+
+    def steps_to_epoch_end(self) -> int:
+        """Steps left in the current epoch (a whole epoch at an epoch's boundary)."""
+        with self._lock:
+            return self.exp.steps_to_epoch_end()
+
     def read(self, fn: Callable[[Experiment], Any]) -> Any:
         """Call `fn(experiment)` between two steps, e.g. `run.read(lambda e: e.decision_grid())`."""
         with self._lock:

@@ -193,6 +193,35 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
+class Change:
+    """Settings changed by hand while the run trained, applied after `step` steps (before the next one).
+    JSON: `{"step": 120, "lr": 0.1}`."""
+    step: int
+    values: tuple[tuple[str, float], ...]   # (setting, value), settings from registry.LIVE_SETTINGS
+
+    @classmethod
+    def from_dict(cls, d: Any, path: str) -> "Change":
+        if not isinstance(d, dict):
+            _fail(path, f"must be an object like {{\"step\": 10, \"lr\": 0.1}}, got {quote(d)}")
+        step = d.get("step")
+        if not _is_int(step) or step < 0:
+            _fail(f"{path}.step", f"must be a non-negative integer, got {quote(step)}")
+        values = tuple((k, v) for k, v in d.items() if k != "step")
+        if not values:
+            _fail(path, f"changes nothing; give one or more of {', '.join(registry.LIVE_SETTINGS)}")
+        for key, value in values:
+            if key not in registry.LIVE_SETTINGS:
+                shown = key if len(key) <= 40 else quote(key, 40)
+                _fail(f"{path}.{shown}", f"cannot change while training; the settings that can are "
+                                         f"{', '.join(registry.LIVE_SETTINGS)}")
+            _in_range(f"{path}.{key}", value, f"train.{key}")
+        return cls(step, values)
+
+    def to_dict(self) -> dict:
+        return {"step": self.step, **dict(self.values)}
+
+
+@dataclass(frozen=True)
 class TrainSpec:
     loss: str = "bce"                 # see registry.LOSSES
     optimizer: str = "sgd"            # see registry.OPTIMIZERS
@@ -212,6 +241,12 @@ class TrainSpec:
     telemetry_every: int = 25         # steps between weight/gradient/activation samples (0: never)
     num_threads: int = 1              # CPU threads torch trains with: the app, the CLI and the exported
                                       # script all use it, since results depend on it (summation order)
+    changes: tuple[Change, ...] = ()  # settings changed while it trained, in step order (DESIGN.md)
+
+    def latest(self) -> "TrainSpec":
+        """The settings in force after every change, with no changes left: what a new run would start from."""
+        values = {k: v for change in self.changes for k, v in change.values}
+        return replace(self, changes=(), **values)
 
     def validate(self, path: str = "train") -> None:
         _choice(f"{path}.loss", self.loss, registry.LOSSES)
@@ -228,6 +263,14 @@ class TrainSpec:
         if self.early_stopping_patience is not None:
             _in_range(f"{path}.early_stopping_patience", self.early_stopping_patience, "train.early_stopping_patience")
         _choice(f"{path}.device", self.device, registry.DEVICES)
+        if len(self.changes) > registry.MAX_CHANGES:
+            _fail(f"{path}.changes", f"has {len(self.changes):,} changes; at most {registry.MAX_CHANGES:,}")
+        for i, change in enumerate(self.changes):
+            if i and change.step < self.changes[i - 1].step:
+                _fail(f"{path}.changes[{i}].step", f"comes before the change above it ({change.step} < "
+                                                   f"{self.changes[i - 1].step}); list changes in step order")
+            if dict(change.values).get("momentum") and self.optimizer not in ("sgd", "rmsprop"):
+                _fail(f"{path}.changes[{i}].momentum", f"{self.optimizer} has no momentum; it is sgd's and rmsprop's")
 
 
 @dataclass(frozen=True)
@@ -266,6 +309,14 @@ class ExperimentSpec:
         model = ModelSpec.from_dict(d.get("model", {"layers": [l.to_dict() for l in ModelSpec().layers]}))
         train_d = d.get("train", {})
         _known_keys("train", train_d, TrainSpec)
+        if "changes" in train_d:
+            changes = train_d["changes"]
+            if not isinstance(changes, list):
+                _fail("train.changes", f"must be a list of changes, got {type(changes).__name__}")
+            if len(changes) > registry.MAX_CHANGES:
+                _fail("train.changes", f"has {len(changes):,} changes; at most {registry.MAX_CHANGES:,}")
+            train_d = {**train_d, "changes": tuple(Change.from_dict(c, f"train.changes[{i}]")
+                                                   for i, c in enumerate(changes))}
         train = TrainSpec(**train_d)
         train.validate()
         return cls(seed=seed, data=data, model=model, train=train, init_seed=init_seed)
@@ -298,11 +349,16 @@ class ExperimentSpec:
     def to_dict(self) -> dict:
         data = asdict(self.data)
         data["features"] = list(self.data.features)
+        train = {**asdict(self.train), "changes": [c.to_dict() for c in self.train.changes]}
         return {"seed": self.seed, "init_seed": self.init_seed, "data": data, "model": self.model.to_dict(),
-                "train": asdict(self.train)}
+                "train": train}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
+
+    def latest(self) -> "ExperimentSpec":
+        """This experiment with its live changes folded in (see TrainSpec.latest)."""
+        return replace(self, train=self.train.latest())
 
     def replace(self, **changes) -> "ExperimentSpec":
         """A copy with top-level fields changed: `spec.replace(train=replace(spec.train, lr=0.1))`."""

@@ -1,8 +1,11 @@
 """Experiment: one spec, its data on the device, its model, and training one step at a time.
 
 Batching (also what export.py writes): each epoch draws `torch.randperm` from a CPU generator seeded
-with `seed`, reorders the training tensors once, and slices consecutive batches; a trailing batch of a
-single sample is skipped (BatchNorm cannot train on one). The model is initialised right after
+with `seed`, reorders the training tensors once, and slices consecutive batches from position 0; the
+epoch ends when at most one sample is left (a trailing batch of one is skipped: BatchNorm cannot train on
+one). Live changes (`train.changes`) are applied before the step after theirs: lr, momentum and weight
+decay in the optimizer's groups (and the schedule's base), reg_rate in the penalty, batch_size from the
+next batch on, mid-epoch too. The model is initialised right after
 `torch.manual_seed(spec.weights_seed)` (the seed, or init_seed where Reset drew new weights). Epoch metrics: train loss/accuracy are means over the epoch's steps,
 test loss/accuracy are computed on the whole test set in eval mode at the epoch's end.
 """
@@ -12,7 +15,7 @@ import math
 import platform
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -23,7 +26,7 @@ from .data.toy import feature_columns, plane_points
 from .model import Network
 from .objectives import (check_loss, compute_loss, count_correct, make_optimizer, make_scheduler,
                          penalised_weights, penalty, resolve_device)
-from .spec import ExperimentSpec, SpecError
+from .spec import Change, ExperimentSpec, SpecError
 from .telemetry import Telemetry
 
 METRIC_COLUMNS = ["epoch", "step", "train_loss", "test_loss", "train_accuracy", "test_accuracy", "lr", "seconds"]
@@ -74,9 +77,10 @@ class Experiment:
         self.status, self.message = "ready", ""
         self.num_threads = train.num_threads  # CPU threads it trains with (a Run may cap it: metadata says)
         self._best_test, self._stale_epochs = math.inf, 0
-        n, bs = len(self.data.x_train), train.batch_size
-        self._starts = [start for start in range(0, n, bs) if n - start > 1]
-        self._batch, self._epoch_stats = 0, None
+        self.batch_size, self.reg_rate = train.batch_size, train.reg_rate  # live: changes may set them
+        self._n = len(self.data.x_train)
+        self._pos, self._epoch_stats = 0, None   # where this epoch's next batch starts (0: a new epoch)
+        self._applied = 0                        # changes of spec.train.changes applied so far
 
     @classmethod
     def from_dict(cls, d: dict) -> "Experiment":
@@ -96,7 +100,37 @@ class Experiment:
 
     @property
     def steps_per_epoch(self) -> int:
-        return len(self._starts)
+        """Steps in a whole epoch at the current batch size."""
+        return self._steps_from(0)
+
+    def steps_to_epoch_end(self) -> int:
+        """Steps left in this epoch (a whole epoch at an epoch's boundary): TF Playground's Step."""
+        return self._steps_from(self._pos)
+
+    def _steps_from(self, pos: int) -> int:
+        return len(range(pos, self._n - 1, self.batch_size))  # batches starting where more than one is left
+
+    def change(self, **values: float) -> None:
+        """Change live settings (registry.LIVE_SETTINGS) now, between two steps. The change is validated,
+        applied, and recorded in `spec.train.changes`, so the experiment file and the exported script
+        replay it. Raises SpecError naming the setting."""
+        train = self.spec.train
+        recorded = replace(train, changes=train.changes + (Change(self.step_count, tuple(values.items())),))
+        self.spec = ExperimentSpec.from_dict(self.spec.replace(train=recorded).to_dict())
+        self._apply_due_changes()
+
+    def _apply_due_changes(self) -> None:
+        changes = self.spec.train.changes
+        while self._applied < len(changes) and changes[self._applied].step <= self.step_count:
+            for name, value in changes[self._applied].values:
+                if name in ("batch_size", "reg_rate"):
+                    setattr(self, name, value)
+                    continue
+                for group in self.optimizer.param_groups:
+                    group[name] = value
+                if name == "lr" and self.scheduler is not None:
+                    self.scheduler.base_lrs = [value] * len(self.optimizer.param_groups)
+            self._applied += 1
 
     def summary(self) -> pd.DataFrame:
         return self.model.summary()
@@ -110,19 +144,21 @@ class Experiment:
         """One optimisation step on the next batch; at an epoch's end, evaluate and add a history row."""
         if self.status == "diverged":
             raise TrainingDiverged(self.message)
-        if self._batch == 0:
+        if self._applied < len(self.spec.train.changes):
+            self._apply_due_changes()
+        if self._pos == 0:
             self._begin_epoch()
         started = time.perf_counter()
         train, task = self.spec.train, self.data.task
-        start = self._starts[self._batch]
-        xb, yb = self._xs[start:start + train.batch_size], self._ys[start:start + train.batch_size]
+        start, end = self._pos, self._pos + self.batch_size
+        xb, yb = self._xs[start:end], self._ys[start:end]
         n_batch = yb.shape[0]  # not len(yb): Tensor.__len__ is a slow Python call on this hot path
         sampled = self.telemetry.wants(self.step_count)
         if sampled:
             self.telemetry.start(self.step_count, self.epoch)
         out = self._forward(xb)
         loss = compute_loss(train.loss, task, out, yb)
-        extra = penalty(train.regularization, train.reg_rate, self._penalised)
+        extra = penalty(train.regularization, self.reg_rate, self._penalised)
         objective = loss + extra if torch.is_tensor(extra) else loss  # no penalty: no extra autograd node
         self.optimizer.zero_grad(set_to_none=True)
         objective.backward()
@@ -139,7 +175,7 @@ class Experiment:
         stats["seen"] += n_batch
         if task != "regression":
             stats["outputs"].append(out.detach())  # counted once per epoch: per-step counting cost ~10%
-        self._batch += 1
+        self._pos = end
         self.status = "training"
         epoch_end = False
         if not math.isfinite(value):
@@ -147,7 +183,7 @@ class Experiment:
             self.message = (f"the loss became {value} at step {self.step_count} (epoch {self.epoch + 1}); "
                             f"training stopped. Lower the learning rate (now {lr:g}), use a larger batch, "
                             "add regularization, or normalise the inputs")
-        elif self._batch == len(self._starts):
+        elif self._n - self._pos <= 1:
             self._end_epoch(lr)
             epoch_end = True
         self.seconds += time.perf_counter() - started
@@ -178,7 +214,7 @@ class Experiment:
 
     def _end_epoch(self, lr: float) -> None:
         stats, train = self._epoch_stats, self.spec.train
-        self._batch = 0
+        self._pos = 0
         self.epoch += 1
         test_loss, test_acc = self.evaluate("test")
         if not math.isfinite(test_loss):

@@ -8,7 +8,9 @@ except in CI (CI=true), where it fails.
 """
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -58,6 +60,17 @@ def progress_when(page, condition: str, budget: Budget) -> tuple[int, int]:
     return epoch, points
 
 
+@contextmanager
+def browser_page(budget: Budget, width: int = 1400, height: int = 1000) -> Iterator:
+    """A page in a fresh headless Chromium, closed (the whole browser) on the way out."""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=budget.ms())
+        try:
+            yield browser.new_page(viewport={"width": width, "height": height})
+        finally:
+            browser.close()
+
+
 @pytest.fixture(scope="module")
 def server():
     # one torch thread per run: torch's OpenMP helper threads would inherit the name the thread count reads
@@ -68,22 +81,17 @@ def server():
 
 def test_play_trains_and_the_loss_chart_grows(server):
     budget = Budget(BUDGET_S)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=budget.ms())
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(server.url, timeout=budget.ms(45))
-            page.get_by_role("button", name="Play").click(timeout=budget.ms(45))
-            page.get_by_role("button", name="Pause").wait_for(timeout=budget.ms())   # the page reran: running
-            epoch, points = progress_when(page, "epoch >= 1 && points > 0", budget)
-            page.evaluate(SAMPLER_INSTALL_JS, list(PLAYGROUND_LIVE_CHARTS))
-            time.sleep(WATCH_S)
-            sampled = page.evaluate(SAMPLER_READ_JS)
-            later_epoch, later_points = progress_when(page, f"epoch > {epoch} && points > {points}", budget)
-            SHOT.parent.mkdir(exist_ok=True)
-            page.screenshot(path=str(SHOT), full_page=True)
-        finally:
-            browser.close()
+    with browser_page(budget) as page:
+        page.goto(server.url, timeout=budget.ms(45))
+        page.get_by_role("button", name="Play").click(timeout=budget.ms(45))
+        page.get_by_role("button", name="Pause").wait_for(timeout=budget.ms())   # the page reran: running
+        epoch, points = progress_when(page, "epoch >= 1 && points > 0", budget)
+        page.evaluate(SAMPLER_INSTALL_JS, list(PLAYGROUND_LIVE_CHARTS))
+        time.sleep(WATCH_S)
+        sampled = page.evaluate(SAMPLER_READ_JS)
+        later_epoch, later_points = progress_when(page, f"epoch > {epoch} && points > {points}", budget)
+        SHOT.parent.mkdir(exist_ok=True)
+        page.screenshot(path=str(SHOT), full_page=True)
     assert later_epoch > epoch >= 1 and later_points > points > 0
     assert sampled["samples"] > 0 and sampled["missing"] == 0 and sampled["removed"] == 0, sampled
     assert sampled["changes"]["pg_boundary"] >= 3, sampled  # the map redrew in place, again and again
@@ -97,38 +105,28 @@ def test_a_link_naming_a_server_file_is_refused_in_the_browser(server, tmp_path)
     path.write_text(f"{secret},y\n1,0\n2,1\n")
     token = encode_spec(ExperimentSpec.from_dict({"data": {"name": "csv", "path": str(path), "target": "y"}}))
     budget = Budget(BUDGET_S)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=budget.ms())
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            for url_path in ("", "build"):
-                page.goto(f"{server.url}/{url_path}?exp={token}", timeout=budget.ms(45))
-                page.get_by_text("may not read").first.wait_for(timeout=budget.ms(45))
-                page.get_by_text("Share and export").wait_for(timeout=budget.ms())  # the page is drawn in full
-                assert secret not in page.content()
-        finally:
-            browser.close()
+    with browser_page(budget, height=900) as page:
+        for url_path in ("", "build"):
+            page.goto(f"{server.url}/{url_path}?exp={token}", timeout=budget.ms(45))
+            page.get_by_text("may not read").first.wait_for(timeout=budget.ms(45))
+            page.get_by_text("Share and export").wait_for(timeout=budget.ms())  # the page is drawn in full
+            assert secret not in page.content()
 
 
 def test_quick_changes_end_on_the_last_one(server):
     """Three ArrowRight presses on the learning rate, 150 ms apart: the last value stands (a rerun carrying an
     older address must not load it back)."""
     budget = Budget(BUDGET_S)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=budget.ms())
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(server.url, timeout=budget.ms(45))
-            slider = page.locator(".st-key-playground-train-lr input[type=range]")  # key playground:train.lr
-            slider.wait_for(timeout=budget.ms(45))
-            slider.focus()
-            for _ in range(3):
-                page.keyboard.press("ArrowRight")
-                time.sleep(0.15)
-            time.sleep(4)  # every rerun those changes caused has come back
-            value = slider.get_attribute("aria-valuetext")
-            toasts = page.get_by_text("Loaded the experiment from the link").count()
-        finally:
-            browser.close()
+    with browser_page(budget) as page:
+        page.goto(server.url, timeout=budget.ms(45))
+        slider = page.locator(".st-key-playground-train-lr input[type=range]")  # key playground:train.lr
+        slider.wait_for(timeout=budget.ms(45))
+        slider.focus()
+        for _ in range(3):
+            page.keyboard.press("ArrowRight")
+            time.sleep(0.15)
+        time.sleep(4)  # every rerun those changes caused has come back
+        value = slider.get_attribute("aria-valuetext")
+        toasts = page.get_by_text("Loaded the experiment from the link").count()
     assert value == "1", value  # 0.03 -> 0.1 -> 0.3 -> 1
     assert toasts == 0

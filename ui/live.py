@@ -126,9 +126,3 @@ def status_message(snap: Snapshot) -> None:
         st.caption("Training…")
     else:
         st.caption("Ready.")
-
-
-def steps_to_epoch_end(run: Run) -> int:
-    """Steps left in the current epoch (a whole epoch at an epoch boundary): TF Playground's Step."""
-    per_epoch = run.exp.steps_per_epoch
-    return per_epoch - run.read(lambda e: e.step_count) % per_epoch

@@ -23,7 +23,7 @@ from playground.registry import RANGES
 
 from . import session
 from .controls import Field, field_input
-from .live import status_message, steps_to_epoch_end
+from .live import status_message
 from .live_chart import live_chart
 
 SLOT = session.PLAYGROUND
@@ -173,7 +173,7 @@ def _play_pause() -> None:
 def _step() -> None:
     run = session.current_run(SLOT)
     if run is not None:
-        run.step(steps_to_epoch_end(run))
+        run.step(run.steps_to_epoch_end())
 
 
 def _reset() -> None:
