@@ -8,13 +8,13 @@ from ui import playground as pg
 from ui import session
 from ui.live import live_view
 
-spec = session.get_spec(session.PLAYGROUND)
+spec = session.get_spec(session.PLAYGROUND).latest()  # the settings in force, changes made while training included
 with st.sidebar:
     st.subheader("Data")
     data = pg.data_controls(spec)
 
-bar = st.columns([1.1, 1.1, 1.2, 1, 1.6, 1.3, 1.3, 1.6], vertical_alignment="bottom")
-hyper = pg.hyper_controls(spec, bar[4:8])
+bar = st.columns([5.1, 1.2, 1.4, 1.2, 1.55, 1.5], vertical_alignment="bottom")
+hyper = pg.hyper_controls(spec, bar[2:6])
 task = DATASETS[data["name"]].task
 
 left, right = st.columns([3, 2], gap="medium")
@@ -27,8 +27,9 @@ with right:
 
 run = pg.ensure_run(pg.build_spec(spec, data, hyper, network))
 if run is not None:  # None only if the very first settings cannot be built; ensure_run has said why
-    pg.run_buttons(run, bar[:3])
-    with bar[3]:
+    with bar[0]:
+        pg.run_buttons(run)
+    with bar[1]:
         live_view(run, pg.draw_epoch)
     with left:
         live_view(run, pg.draw_diagram)

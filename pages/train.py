@@ -14,7 +14,7 @@ SLOT = session.MAIN
 
 
 def start() -> None:
-    run = session.new_run(session.get_spec(SLOT), SLOT)
+    run = session.new_run(session.get_spec(SLOT).latest(), SLOT)  # the settings in force, from step 0
     if run is not None:
         run.start()
 
@@ -22,7 +22,7 @@ def start() -> None:
 def step() -> None:
     run = session.current_run(SLOT)
     if run is None or run.snapshot().done:
-        run = session.new_run(session.get_spec(SLOT), SLOT)
+        run = session.new_run(session.get_spec(SLOT).latest(), SLOT)
     if run is not None:
         run.step()
 
@@ -61,14 +61,14 @@ def draw(run: Run, snap: Snapshot) -> None:
         columns[3].metric("Learning rate", f"{last.lr:.3g}")
     left, right = st.columns(2)
     with left:
-        live_chart(loss_figure(snap.history, snap.step_losses, snap.loss_stride, run.exp.steps_per_epoch),
-                   "train_loss_chart")
+        live_chart(loss_figure(snap.history, snap.step_losses, snap.loss_stride, run.exp.steps_per_epoch,
+                               changes=snap.changes), "train_loss_chart")
     with right:
         live_chart(accuracy_figure(snap.history), "train_accuracy_chart")
 
 
 st.title("Train")
-spec = session.get_spec(SLOT)
+spec = session.get_spec(SLOT).latest()  # the settings in force, changes made while training included
 n_hidden = len(spec.model.layers)
 st.caption(f"Training **{spec.data.name}** with {n_hidden} hidden layer{'s' * (n_hidden != 1)} "
            f"({', '.join(layer.type for layer in spec.model.layers) or 'output layer only'}).")
@@ -80,15 +80,21 @@ seed_ok = seed in RANGES["seed"]
 if not seed_ok:
     settings.error(f"**Seed** must be a whole number from 0 to {RANGES['seed'].hi:,}.")
 spec_ok = spec_ok and seed_ok
+run = session.current_run(SLOT)
 if spec_ok:
-    session.set_spec(spec.replace(seed=seed, train=train), SLOT)
+    candidate = spec.replace(seed=seed, train=train)
+    live = run.exp.spec.live_difference(candidate) if run is not None and run.state in ("running", "paused") else None
+    if live:  # lr, momentum, weight decay, regularization rate, batch size: the run goes on with them
+        run.change(**live)
+        session.set_spec(run.exp.spec, SLOT)
+    elif candidate != spec:
+        session.set_spec(candidate, SLOT)
 else:
     main.warning("A setting needs fixing (marked on the left) before a run can start.")
 
-run = session.current_run(SLOT)
 with main:
     buttons(run, spec_ok)
     if run is not None:
-        if run.exp.spec != session.get_spec(SLOT):
+        if run.exp.spec.latest() != session.get_spec(SLOT).latest():
             st.info("The settings have changed since this run started; Start begins a new run with them.")
         live_view(run, draw)

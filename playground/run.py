@@ -84,6 +84,7 @@ class Snapshot:
     loss_stride: int            # step_losses[i] is the loss of step i * loss_stride + 1
     telemetry_rows: list[dict]  # the telemetry samples; rows are never changed once recorded
     latest: dict[str, dict]     # newest telemetry row per layer
+    changes: list[dict] = ()    # settings changed while it trained, as in train.changes: {"step": 40, "lr": 0.1}
 
     @cached_property
     def telemetry(self) -> pd.DataFrame:
@@ -223,4 +224,5 @@ class Run:
                 epochs=exp.spec.train.epochs, step=exp.step_count, seconds=exp.seconds,
                 steps_per_second=exp.step_count / exp.seconds if exp.seconds > 0 else 0.0,
                 history=exp.history_frame(), step_losses=losses[::stride], loss_stride=stride,
-                telemetry_rows=list(exp.telemetry.rows), latest={k: dict(v) for k, v in exp.telemetry.latest.items()})
+                telemetry_rows=list(exp.telemetry.rows), latest={k: dict(v) for k, v in exp.telemetry.latest.items()},
+                changes=[c.to_dict() for c in exp.spec.train.changes])

@@ -360,6 +360,13 @@ class ExperimentSpec:
         """This experiment with its live changes folded in (see TrainSpec.latest)."""
         return replace(self, train=self.train.latest())
 
+    def live_difference(self, other: "ExperimentSpec") -> dict[str, float] | None:
+        """The live settings (registry.LIVE_SETTINGS) to change to make this experiment `other`, if nothing
+        else differs; None if something else does (a new run) or nothing does. Changes are folded in first."""
+        a, b = self.latest(), other.latest()
+        diff = {k: getattr(b.train, k) for k in registry.LIVE_SETTINGS if getattr(a.train, k) != getattr(b.train, k)}
+        return diff if diff and replace(a, train=replace(a.train, **diff)) == b else None
+
     def replace(self, **changes) -> "ExperimentSpec":
         """A copy with top-level fields changed: `spec.replace(train=replace(spec.train, lr=0.1))`."""
         return replace(self, **changes)

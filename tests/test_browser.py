@@ -19,6 +19,7 @@ from bench.appdriver import (CHROMIUM, CHROMIUM_ARGS, EPOCH_JS, LOSS_POINTS_JS, 
 
 BUDGET_S = 120.0          # the whole test, server start included
 WATCH_S = 10.0            # Play watched by the in-page sampler
+LR_SLIDER = ".st-key-playground-train-lr input[type=range]"  # the widget keyed playground:train.lr
 SHOT = REPO / "test-artifacts" / "browser.png"
 
 if not Path(CHROMIUM).exists():
@@ -90,9 +91,15 @@ def test_play_trains_and_the_loss_chart_grows(server):
         time.sleep(WATCH_S)
         sampled = page.evaluate(SAMPLER_READ_JS)
         later_epoch, later_points = progress_when(page, f"epoch > {epoch} && points > {points}", budget)
+        page.locator(LR_SLIDER).focus()
+        page.keyboard.press("ArrowRight")  # the learning rate, while it trains: the run goes on
+        page.locator(LR_SLIDER + '[aria-valuetext="0.1"]').wait_for(timeout=budget.ms())
+        time.sleep(1.5)
+        after_change = page.evaluate(EPOCH_JS)
         SHOT.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(SHOT), full_page=True)
     assert later_epoch > epoch >= 1 and later_points > points > 0
+    assert after_change > later_epoch, (later_epoch, after_change)  # kept counting: not reset to 0
     assert sampled["samples"] > 0 and sampled["missing"] == 0 and sampled["removed"] == 0, sampled
     assert sampled["changes"]["pg_boundary"] >= 3, sampled  # the map redrew in place, again and again
     left, _ = wait_threads_gone(server.pid, timeout=min(15.0, budget.ms() / 1000))
@@ -119,7 +126,7 @@ def test_quick_changes_end_on_the_last_one(server):
     budget = Budget(BUDGET_S)
     with browser_page(budget) as page:
         page.goto(server.url, timeout=budget.ms(45))
-        slider = page.locator(".st-key-playground-train-lr input[type=range]")  # key playground:train.lr
+        slider = page.locator(LR_SLIDER)
         slider.wait_for(timeout=budget.ms(45))
         slider.focus()
         for _ in range(3):

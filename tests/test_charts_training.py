@@ -38,9 +38,20 @@ def test_loss_figure_train_test_and_batch_losses_on_the_epoch_axis():
     assert fig.layout.xaxis.title.text == "epoch" and fig.layout.yaxis.title.text == "loss"
 
 
+def test_loss_figure_marks_live_changes_where_they_happened():
+    changes = [{"step": 6, "lr": 0.1}, {"step": 14, "batch_size": 8, "reg_rate": 0.01}]
+    fig = loss_figure(history(), step_losses=[1.0] * 14, steps_per_epoch=2, changes=changes)
+    marks = by_name(fig)["changed"]
+    # history(): epochs end at steps 4, 8, 12; after that, epochs of steps_per_epoch (now 2) steps
+    assert list(marks.x) == pytest.approx([1.5, 3 + 2 / 2]) and list(marks.text) == ["lr 0.1", "batch_size 8, reg_rate 0.01"]
+    assert marks.marker.color == theme.CHANGE
+    assert by_name(fig)["batch loss"].x[4] == pytest.approx(1 + 1 / 4)  # step 5: a quarter into epoch 2
+    assert "changed" not in by_name(loss_figure(history(), steps_per_epoch=4))
+
+
 def test_loss_figure_thins_long_curves_evenly():
     losses = np.linspace(1.0, 0.0, 5000)
-    fig = loss_figure(history(), step_losses=losses, loss_stride=3, steps_per_epoch=10)
+    fig = loss_figure(history().iloc[:0], step_losses=losses, loss_stride=3, steps_per_epoch=10)
     batch = by_name(fig)["batch loss"]
     assert len(batch.x) == 1000
     assert batch.x[1] == pytest.approx((5 * 3 + 1) / 10) and batch.y[1] == pytest.approx(losses[5])

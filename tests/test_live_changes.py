@@ -101,3 +101,52 @@ def test_a_running_run_takes_a_change_without_stopping(make_exp):
         assert change.step >= 20 and change.step <= at
     finally:
         run.stop()
+
+
+# --- in the app ---------------------------------------------------------------------------------------------
+
+from pathlib import Path  # noqa: E402
+
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def page(path: str) -> AppTest:
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).switch_page(path).run()
+
+
+def test_the_playground_keeps_training_through_a_learning_rate_change():
+    at = page("pages/play.py")
+    try:
+        at.button(key="pg_step").click().run()
+        run = at.session_state["playground_run"]
+        steps = run.snapshot().step
+        at.select_slider(key="playground:train.lr").set_value(0.3).run()
+        assert not at.exception and at.session_state["playground_run"] is run   # not reset
+        assert run.snapshot().step == steps and run.exp.lr == 0.3
+        assert [c.to_dict() for c in run.exp.spec.train.changes] == [{"step": steps, "lr": 0.3}]
+        assert at.session_state["playground_spec"] == run.exp.spec             # what is shared and exported
+        at.slider(key="playground:train.batch_size").set_value(20).run()
+        assert at.session_state["playground_run"] is run and run.exp.batch_size == 20
+        at.number_input(key="playground:model.layers[0].units").set_value(3).run()   # architecture: a new run
+        new = at.session_state["playground_run"]
+        assert new is not run and new.exp.spec.train.changes == () and new.exp.lr == 0.3
+    finally:
+        at.session_state["playground_run"].stop()
+
+
+def test_the_train_page_changes_momentum_and_weight_decay_on_the_running_run():
+    at = page("pages/train.py")
+    try:
+        at.button(key="train_step").click().run()
+        run = at.session_state["run"]
+        at.number_input(key="main:train.momentum").set_value(0.9).run()
+        at.number_input(key="main:train.weight_decay").set_value(0.001).run()
+        assert not at.exception and at.session_state["run"] is run
+        assert [c.to_dict() for c in run.exp.spec.train.changes] == [
+            {"step": 1, "momentum": 0.9}, {"step": 1, "weight_decay": 0.001}]
+        assert run.exp.optimizer.param_groups[0]["momentum"] == 0.9
+        assert not at.info  # the run has the settings shown: no "settings have changed" note
+    finally:
+        at.session_state["run"].stop()

@@ -131,7 +131,8 @@ def test_playground_step_trains_one_epoch_and_reset_archives_and_stops_the_threa
     assert new.exp.spec.init_seed is not None                      # their seed is in the spec (and the link)
     w_old, w_new = (r.exp.model.dense_0[0].weight for r in (old, new))
     assert not torch.equal(w_old, w_new)
-    assert f"weights seed {new.exp.spec.init_seed}" in [c.value for c in at.caption]
+    (epoch_metric,) = [m for m in at.metric if m.label == "Epoch"]
+    assert f"weights seed {new.exp.spec.init_seed}" in epoch_metric.help   # shown with the epoch
     (archived,) = at.session_state["finished_runs"]
     assert archived.spec.data.name == "xor" and len(archived.history) >= 2
 

@@ -1,8 +1,10 @@
 """The Playground's pieces: TF-Playground-style controls over the playground spec, and its live panels.
 
 Settings are TF Playground's (its learning-rate and regularization-rate lists, up to 6 hidden layers of
-up to 8 neurons, one activation for all). The loss follows the dataset's task. Any change that makes a
-different experiment replaces the run, as TF Playground resets; the old one is archived by ui.session.
+up to 8 neurons, one activation for all). The loss follows the dataset's task. The learning rate, the
+regularization rate and the batch size change the running run, as in TF Playground (recorded in its
+train.changes, so its file and exported script replay them); any other change makes a new run, and the
+old one is archived by ui.session.
 """
 from __future__ import annotations
 
@@ -135,7 +137,8 @@ def build_spec(spec: ExperimentSpec, data: dict, hyper: dict, network: dict) -> 
 
 
 def ensure_run(candidate: ExperimentSpec) -> Run | None:
-    """The run for `candidate`: the current one if it matches, else a fresh one (the old one is archived)."""
+    """The run for `candidate` (the settings the controls show): the current one if it has them, the
+    current one changed live if only live settings differ and it has begun, else a new one."""
     run = session.current_run(SLOT)
     try:
         candidate.data.validate()
@@ -143,23 +146,31 @@ def ensure_run(candidate: ExperimentSpec) -> Run | None:
         if e.field != "data.features":  # that one is said next to the feature boxes
             st.warning(f"These settings cannot be used ({e}); the network shown is the last valid one.")
         return run
-    if run is None or run.exp.spec != candidate:
-        run = session.new_run(candidate, SLOT) or run
-    return run
+    stored = session.get_spec(SLOT)
+    if run is None:  # a stored spec with changes (from a link) replays them
+        return session.new_run(stored if stored.latest() == candidate else candidate, SLOT)
+    if run.exp.spec.latest() == candidate:
+        return run
+    live = run.exp.spec.live_difference(candidate)
+    if live is not None and run.snapshot().step > 0 and not run.exp.done:
+        run.change(**live)  # validated already: the candidate's values are the widgets' own options
+        session.set_spec(run.exp.spec, SLOT)
+        return run
+    return session.new_run(candidate, SLOT) or run
 
 
-def run_buttons(run: Run, columns) -> None:
-    """Play/Pause, Step (one epoch) and Reset; callbacks act on the run current when clicked."""
+def run_buttons(run: Run) -> None:
+    """Play/Pause, Step (one epoch), Reset and Restart in a row; callbacks act on the run current when clicked."""
     running = run.state == "running"
-    columns[0].button("Pause" if running else "Play", icon=":material/pause:" if running else ":material/play_arrow:",
-                      key="pg_play", type="primary", on_click=_play_pause, disabled=run.exp.done, width="stretch")
-    columns[1].button("Step", icon=":material/skip_next:", key="pg_step", on_click=_step, disabled=run.exp.done,
-                      width="stretch", help="train one epoch, then pause")
-    columns[2].button("Reset", icon=":material/restart_alt:", key="pg_reset", on_click=_reset, width="stretch",
-                      help="new random weights, epoch 0; the old run is kept for Compare")
-    columns[2].button("Restart", icon=":material/replay:", key="pg_restart", on_click=_restart, width="stretch",
-                      help="the same starting weights again, epoch 0")
-    columns[2].caption(f"weights seed {run.exp.spec.weights_seed}")
+    with st.container(horizontal=True):
+        st.button("Pause" if running else "Play", icon=":material/pause:" if running else ":material/play_arrow:",
+                  key="pg_play", type="primary", on_click=_play_pause, disabled=run.exp.done)
+        st.button("Step", icon=":material/skip_next:", key="pg_step", on_click=_step, disabled=run.exp.done,
+                  help="train one epoch, then pause")
+        st.button("Reset", icon=":material/restart_alt:", key="pg_reset", on_click=_reset,
+                  help="new random weights, epoch 0; the old run is kept for Compare")
+        st.button("Restart", icon=":material/replay:", key="pg_restart", on_click=_restart,
+                  help=f"the same starting weights again (weights seed {run.exp.spec.weights_seed}), epoch 0")
 
 
 def _play_pause() -> None:
@@ -178,13 +189,13 @@ def _step() -> None:
 
 def _reset() -> None:
     """TF Playground's Reset: new random weights (their seed is kept in the spec, so the run is reproducible)."""
-    spec = session.get_spec(SLOT)
+    spec = session.get_spec(SLOT).latest()
     session.new_run(spec.replace(init_seed=secrets.randbelow(int(RANGES["seed"].hi) + 1)), SLOT)
 
 
 def _restart() -> None:
     """Back to epoch 0 with the same starting weights (TF Playground's users asked for it: its issue #25)."""
-    session.new_run(session.get_spec(SLOT), SLOT)
+    session.new_run(session.get_spec(SLOT).latest(), SLOT)
 
 
 def plane_extent(points: np.ndarray) -> float:
@@ -195,7 +206,8 @@ def plane_extent(points: np.ndarray) -> float:
 # The live parts are three fragments, each drawn inside the container it lives in: a fragment writing
 # into containers made outside it failed now and then under load (StreamlitInvalidLayoutContextError).
 def draw_epoch(run: Run, snap: Snapshot) -> None:
-    st.metric("Epoch", f"{snap.epoch:,}")
+    st.metric("Epoch", f"{snap.epoch:,}", help=f"weights seed {run.exp.spec.weights_seed}: Reset draws new "
+                                               "weights, Restart starts again from these")
 
 
 def _plane(run: Run) -> tuple[np.ndarray, np.ndarray, float]:
@@ -225,6 +237,6 @@ def draw_output(run: Run, snap: Snapshot, show_test: bool, discretize: bool) -> 
     test = (data.points_test.cpu().numpy(), data.y_test.cpu().numpy()) if show_test else (None, None)
     live_chart(decision_boundary_figure(grid, points, labels, data.task, *test, discretize=discretize, height=360),
                "pg_boundary", config={"displayModeBar": False})
-    live_chart(loss_figure(snap.history, snap.step_losses, snap.loss_stride, run.exp.steps_per_epoch, height=200),
-               "pg_loss", config={"displayModeBar": False})
+    live_chart(loss_figure(snap.history, snap.step_losses, snap.loss_stride, run.exp.steps_per_epoch, height=200,
+                           changes=snap.changes), "pg_loss", config={"displayModeBar": False})
     status_message(snap)

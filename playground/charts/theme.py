@@ -8,6 +8,7 @@ CLASS_0 = "#f59322"   # TF Playground's orange (negative)
 CLASS_1 = "#0877bd"   # TF Playground's blue (positive)
 POSITIVE = CLASS_1
 NEGATIVE = CLASS_0
+CHANGE = "#6a3d9a"    # a setting changed while the run trained
 DIVERGING = [[0.0, CLASS_0], [0.5, "#e8eaeb"], [1.0, CLASS_1]]  # for decision maps and weight heatmaps
 CLASSES = [[0.0, CLASS_0], [1.0, CLASS_1]]  # points coloured by class as 0/1 numbers on this scale
 TEMPLATE = "plotly_white"

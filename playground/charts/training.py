@@ -31,24 +31,42 @@ def _thin(x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarray, np
     return x[::stride], y[::stride]
 
 
-def loss_figure(history: pd.DataFrame, step_losses: Sequence[float] = (), loss_stride: int = 1,
-                steps_per_epoch: int | None = None, log_y: bool = False, height: int = 300) -> go.Figure:
-    """Train and test loss per epoch, with every step's batch loss behind them on the same epoch axis.
+def _epoch_at(steps: np.ndarray, history: pd.DataFrame, steps_per_epoch: int) -> np.ndarray:
+    """Where steps fall on the epoch axis: between the history's epoch ends (its `step` column), and at the
+    current steps per epoch after the last one (so a batch-size change moves nothing already drawn)."""
+    ends, epochs = np.r_[0, history["step"].to_numpy(dtype=float)], np.r_[0, history["epoch"].to_numpy(dtype=float)]
+    beyond = epochs[-1] + (steps - ends[-1]) / steps_per_epoch
+    return np.where(steps <= ends[-1], np.interp(steps, ends, epochs), beyond)
 
-    `step_losses[i]` is the loss of step `i * loss_stride + 1` (as in `Snapshot`); it is drawn at epoch
-    `step / steps_per_epoch`, so it is left out when `steps_per_epoch` is not given. Curves longer than
+
+def loss_figure(history: pd.DataFrame, step_losses: Sequence[float] = (), loss_stride: int = 1,
+                steps_per_epoch: int | None = None, log_y: bool = False, height: int = 300,
+                changes: Sequence[dict] = ()) -> go.Figure:
+    """Train and test loss per epoch, with every step's batch loss behind them on the same epoch axis, and
+    a marker where a setting was changed while it trained.
+
+    `step_losses[i]` is the loss of step `i * loss_stride + 1` (as in `Snapshot`); steps are placed on the
+    epoch axis by `_epoch_at`, so batch losses and markers are left out when `steps_per_epoch` is not
+    given. `changes` are a run's train.changes as JSON (`{"step": 40, "lr": 0.1}`). Curves longer than
     MAX_CURVE_POINTS are thinned evenly.
     """
     fig = go.Figure()
     if len(step_losses) and steps_per_epoch:
         steps = np.arange(len(step_losses)) * loss_stride + 1
-        x, y = _thin(steps / steps_per_epoch, np.asarray(step_losses, dtype=np.float32), MAX_CURVE_POINTS)
+        x, y = _thin(_epoch_at(steps, history, steps_per_epoch), np.asarray(step_losses, dtype=np.float32),
+                     MAX_CURVE_POINTS)
         fig.add_scatter(x=x, y=y, name="batch loss", mode="lines", line=dict(color=theme.TRAIN, width=1),
                         opacity=0.25)
     epochs = history["epoch"].to_numpy()
     for split, colour in (("train", theme.TRAIN), ("test", theme.TEST)):
         x, y = _thin(epochs, history[f"{split}_loss"].to_numpy(dtype=float), MAX_CURVE_POINTS)
         fig.add_scatter(x=x, y=y, name=f"{split} loss", mode=_mode(len(x)), line=dict(color=colour, width=2.5))
+    if len(changes) and steps_per_epoch:
+        at = _epoch_at(np.array([c["step"] for c in changes], dtype=float), history, steps_per_epoch)
+        labels = [", ".join(f"{k} {v:g}" for k, v in c.items() if k != "step") for c in changes]
+        fig.add_scatter(x=at, y=np.zeros(len(at)), name="changed", mode="markers+text", text=labels,
+                        textposition="top center", marker=dict(symbol="triangle-up", size=10, color=theme.CHANGE),
+                        hovertemplate="epoch %{x:.1f}: %{text}<extra></extra>", cliponaxis=False)
     theme.style(fig, "epoch", "loss", height)
     if log_y:
         fig.update_yaxes(type="log")
