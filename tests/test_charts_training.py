@@ -1,4 +1,7 @@
 """Training charts (traces, names, colours, axes) and the per-neuron maps they draw from."""
+import base64
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,6 +10,7 @@ import torch
 from playground import Experiment
 from playground.charts import (accuracy_figure, dataset_thumbnails, decision_boundary_figure, loss_figure,
                                network_diagram, theme)
+from playground.charts.training import NAN_GREY
 from playground.data.toy import plane_points
 from playground.neurons import dense_weights, neuron_maps
 from playground.train import METRIC_COLUMNS
@@ -141,20 +145,41 @@ def test_network_diagram_of_a_diverged_run_draws_nan_weights_as_grey_links():
     fig = network_diagram(weights, maps)
     (broken,) = [t for t in fig.data if t.name == "non-finite weights"]
     assert broken.x.count(None) == 2 and broken.line.color == "#9e9e9e"
-    assert (fig.data[-6].zmin, fig.data[-6].zmax) == (-1.0, 1.0)     # an all-NaN input map still gets a range
+    assert "range -1 to 1" in fig.data[-1].hovertext[0]               # an all-NaN input map still gets a range
+    assert (png_pixels(fig.layout.images[0].source) == NAN_GREY).all()  # and is drawn grey
 
 
-def test_network_diagram_with_maps_draws_a_heatmap_per_node_on_its_own_axes():
+def png_pixels(uri: str) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGB"))
+
+
+def rgb(hex_colour: str) -> tuple[int, ...]:
+    return tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+
+
+def test_network_diagram_with_maps_draws_an_image_per_node_over_it():
     maps = {"inputs": [np.full((4, 4), 3.0), np.full((4, 4), -0.5)],
             "hidden": [np.zeros((3, 4, 4))], "output": np.full((4, 4), 0.7)}
     fig = network_diagram(WEIGHTS, maps, output_range=(0.0, 1.0))
-    heat = [t for t in fig.data if t.type == "heatmap"]
-    assert len(heat) == 2 + 3 + 1 and len({t.xaxis for t in heat}) == 6
-    assert (heat[0].zmin, heat[0].zmax) == (-3.0, 3.0)     # each input map on its own symmetric range
-    assert (heat[2].zmin, heat[2].zmax) == (-1.0, 1.0)     # hidden units on [-1, 1], as TF Playground
-    assert (heat[-1].zmin, heat[-1].zmax) == (0.0, 1.0)
-    domain = fig.layout[heat[-1].xaxis.replace("x", "xaxis")].domain
-    assert 0 < domain[0] < domain[1] <= 1
+    images = fig.layout.images
+    assert len(images) == 2 + 3 + 1 and not [t for t in fig.data if t.type == "heatmap"]  # no subplots to lay out
+    pixels = [png_pixels(i.source) for i in images]
+    assert all(p.shape == (4, 4, 3) for p in pixels)
+    assert (pixels[0] == rgb(theme.CLASS_1)).all()          # each input map on its own symmetric range: 3 of 3
+    assert (pixels[1] == rgb(theme.CLASS_0)).all()          # -0.5 of 0.5
+    assert (pixels[2] == rgb(theme.DIVERGING[1][1])).all()  # hidden units on [-1, 1], as TF Playground: 0 mid
+    assert images[-1].x == pytest.approx(2 - 0.2) and images[-1].xref == "x"  # placed over the output node
+    (units,) = [t for t in fig.data if t.name == "units"]
+    assert len(units.x) == 6 and "range 0 to 1" in units.hovertext[-1]
+
+
+def test_node_map_images_put_row_0_at_the_bottom_like_the_decision_map():
+    fig = network_diagram(WEIGHTS, {"inputs": [np.array([[-1.0, -1.0], [1.0, 1.0]])] * 2,
+                                    "hidden": [np.zeros((3, 2, 2))], "output": np.zeros((2, 2))})
+    top, bottom = png_pixels(fig.layout.images[0].source)  # rows as drawn
+    assert (top == rgb(theme.CLASS_1)).all() and (bottom == rgb(theme.CLASS_0)).all()
 
 
 # --- neuron maps: what the diagram shows, checked against the model itself ----------------------------

@@ -91,7 +91,7 @@ def test_playground_opens_ready_to_train_with_diagram_map_and_thumbnails(app):
     assert run.state == "ready" and run.exp.spec.data.name == "circle"
     assert epoch_shown(at) == 0 and at.button(key="pg_play").label == "Play"
     diagram = chart(at, "pg_diagram")
-    assert sum(t["type"] == "heatmap" for t in diagram["data"]) == 2 + 4 + 2 + 1  # inputs, 4 and 2 units, output
+    assert len(diagram["layout"]["images"]) == 2 + 4 + 2 + 1  # a map per node: inputs, 4 and 2 units, output
     assert len(trace(chart(at, "pg_boundary"), "train")["x"]) == 250       # the training half of 500 points
     assert [t["name"] for t in chart(at, "pg_thumbnails")["data"]] == list(at.radio(key="playground:data.name").options)
 

@@ -4,12 +4,15 @@ Every function is pure (data in, `go.Figure` out) and uses the palette in theme.
 """
 from __future__ import annotations
 
+import base64
+import io
 import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from PIL import Image
 from plotly.subplots import make_subplots
 
 from . import theme
@@ -19,6 +22,8 @@ LINK_WIDTHS = (1.0, 10.0)   # narrowest and widest link, in pixels
 LINK_BUCKETS = 8            # links are drawn in this many width classes per sign (one trace each)
 MAX_CURVE_POINTS = 1000     # points per curve sent to the browser; longer curves are thinned evenly
 NON_FINITE = "#9e9e9e"      # links whose weight is NaN or infinite (a diverged run)
+NAN_GREY = tuple(int(NON_FINITE[i:i + 2], 16) for i in (1, 3, 5))  # map cells that are NaN
+NODE_HALF_WIDTH, NODE_HALF_HEIGHT = 0.2, 0.38  # a node's map, in the diagram's data units (layers 1 apart)
 
 
 def _mode(n: int) -> str:
@@ -238,7 +243,7 @@ def network_diagram(weights: Sequence[np.ndarray], maps: Mapping | None = None,
     """The network as TF Playground draws it: nodes per layer, links by weight sign and size.
 
     `weights` are the Linear matrices (out, in), input side first (`neurons.dense_weights`). With `maps`
-    (`neurons.neuron_maps`), each node shows what it computes over the input plane as a small heatmap.
+    (`neurons.neuron_maps`), each node shows what it computes over the input plane as a small image.
     """
     sizes = [weights[0].shape[1], *(w.shape[0] for w in weights)]
     nodes, names = _layout_nodes(sizes), _node_names(sizes, input_names)
@@ -251,8 +256,7 @@ def network_diagram(weights: Sequence[np.ndarray], maps: Mapping | None = None,
                            hovertext=[n for layer in names for n in layer], name="units",
                            marker=dict(size=22, color="white", line=dict(color="#555", width=1.5))))
     else:
-        node_traces, layout = _node_map_figure_parts(nodes, names, _node_map_ranges(maps, output_range),
-                                                     x_range, y_range)
+        node_traces, layout = _node_map_figure_parts(nodes, names, _node_map_ranges(maps, output_range))
         traces += node_traces
     titles = [dict(x=layer, y=tallest / 2, yanchor="bottom", showarrow=False, font=dict(size=11),
                    text=f"{_layer_title(layer, len(sizes))}<br>{n} unit{'s' * (n > 1)}")
@@ -269,20 +273,31 @@ def _layer_title(layer: int, n_layers: int) -> str:
     return "input" if layer == 0 else "output" if layer == n_layers - 1 else f"hidden {layer}"
 
 
-def _node_map_figure_parts(nodes, names, ranged_maps, x_range, y_range) -> tuple[list[dict], dict]:
-    """One tiny heatmap per node, each on its own axes placed over the node's position: (traces, layout)."""
-    half_x = 0.2 / (x_range[1] - x_range[0])
-    half_y = 0.38 / (y_range[1] - y_range[0])
-    traces, layout, k = [], {}, 1
-    axis = dict(visible=False, fixedrange=True)
+def _node_map_figure_parts(nodes, names, ranged_maps) -> tuple[list[dict], dict]:
+    """Each node's map as a small PNG placed over the node (layout images: one SVG <image> each, where a
+    heatmap on its own axes cost the browser a subplot to lay out again on every live update), and one
+    invisible marker per node for its name on hover: (traces, layout)."""
+    images, xs, ys, hover = [], [], [], []
     for layer_nodes, layer_names, layer_maps in zip(nodes, names, ranged_maps):
         for (x, y), name, (m, zmin, zmax) in zip(layer_nodes, layer_names, layer_maps):
-            k += 1
-            px = (x - x_range[0]) / (x_range[1] - x_range[0])
-            py = (y - y_range[0]) / (y_range[1] - y_range[0])
-            traces.append(dict(type="heatmap", z=m, zmin=zmin, zmax=zmax, colorscale=theme.DIVERGING,
-                               showscale=False, name=name, hovertemplate=f"{name}<br>%{{z:.3f}}<extra></extra>",
-                               xaxis=f"x{k}", yaxis=f"y{k}"))
-            layout[f"xaxis{k}"] = dict(domain=[px - half_x, px + half_x], anchor=f"y{k}", **axis)
-            layout[f"yaxis{k}"] = dict(domain=[py - half_y, py + half_y], anchor=f"x{k}", **axis)
-    return traces, layout
+            images.append(dict(source=map_png(m, zmin, zmax), xref="x", yref="y", x=x - NODE_HALF_WIDTH,
+                               y=y + NODE_HALF_HEIGHT, sizex=2 * NODE_HALF_WIDTH, sizey=2 * NODE_HALF_HEIGHT,
+                               xanchor="left", yanchor="top", sizing="stretch", layer="above"))
+            xs.append(x)
+            ys.append(y)
+            hover.append(f"{name}<br>range {zmin:.3g} to {zmax:.3g}")
+    nodes_trace = dict(type="scatter", x=xs, y=ys, mode="markers", name="units", hoverinfo="text", hovertext=hover,
+                       showlegend=False, marker=dict(size=30, symbol="square", opacity=0))
+    return [nodes_trace], {"images": images}
+
+
+def map_png(m: np.ndarray, zmin: float, zmax: float) -> str:
+    """A map (row 0 at the bottom, as in the heatmaps) as a PNG data URI in the diverging palette; NaN grey."""
+    t = np.clip((np.asarray(m, dtype=np.float64) - zmin) / ((zmax - zmin) or 1.0), 0.0, 1.0)[::-1]
+    stops = np.array([s for s, _ in theme.DIVERGING])
+    colours = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for _, c in theme.DIVERGING], dtype=np.float64)
+    rgb = np.stack([np.interp(t, stops, colours[:, k]) for k in range(3)], axis=-1)
+    rgb[np.isnan(t)] = NAN_GREY
+    buffer = io.BytesIO()
+    Image.fromarray(rgb.round().astype(np.uint8), "RGB").save(buffer, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
