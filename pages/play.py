@@ -4,28 +4,30 @@ from functools import partial
 import streamlit as st
 
 from playground.data import DATASETS
+from playground.play_settings import PlaySettings
 from ui import playground as pg
 from ui import session
 from ui.live import live_view
 
 spec = session.get_spec(session.PLAYGROUND).latest()  # the settings in force, changes made while training included
+settings = PlaySettings.from_spec(spec)
 with st.sidebar:
     st.subheader("Data")
-    data = pg.data_controls(spec)
+    settings = pg.data_controls(settings)
 
 bar = st.columns([5.1, 1.2, 1.4, 1.2, 1.55, 1.5], vertical_alignment="bottom")
-hyper = pg.hyper_controls(spec, bar[2:6])
-task = DATASETS[data["name"]].task
+settings = pg.hyper_controls(settings, bar[2:6])
+task = DATASETS[settings.dataset].task
 
 left, right = st.columns([3, 2], gap="medium")
 with left:
-    network = pg.network_controls(spec)
+    settings = pg.network_controls(settings)
 with right:
     toggles = st.columns(2)
     show_test = toggles[0].checkbox("Show test data", key="pg_show_test")
     discretize = toggles[1].checkbox("Discretize output", key="pg_discretize", disabled=task == "regression")
 
-run = pg.ensure_run(pg.build_spec(spec, data, hyper, network))
+run = pg.ensure_run(settings.to_spec(spec))
 if run is not None:  # None only if the very first settings cannot be built; ensure_run has said why
     with bar[0]:
         pg.run_buttons(run)

@@ -33,6 +33,8 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
 LOSSES: tuple[str, ...] = ("cross_entropy", "bce", "mse", "mae", "huber")
 CLASSIFICATION_ONLY_LOSSES: tuple[str, ...] = ("cross_entropy", "bce")
 
+DEFAULT_LOSS: dict[str, str] = {"binary": "bce", "multiclass": "cross_entropy", "regression": "mse"}  # per task
+
 REGULARIZATIONS: tuple[str, ...] = ("none", "l1", "l2")
 SCHEDULES: tuple[str, ...] = ("none", "step", "exponential", "cosine")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")

@@ -14,7 +14,7 @@ from typing import Any
 
 from . import registry
 from .layers import LAYERS
-from .quoting import quote, quote_list
+from .quoting import quote
 from .registry import RANGES
 
 MAX_SPEC_BYTES = 1_000_000  # an experiment file is a few KB; refuse anything absurd before parsing

@@ -1,9 +1,7 @@
 """Hostile and careless input: nothing a user supplies opens a server file, allocates without bound, shows a
 traceback, half-writes results or comes back as a huge message. One test per way in, parametrized by case."""
-import io
 import json
 import os
-import resource
 import signal
 import subprocess
 import sys

@@ -19,7 +19,7 @@ from playground.data.images import image_cache_status
 from playground.data.tabular import MAX_CSV_BYTES, read_csv_bytes, shared_csv_dir
 from playground.layers import LAYERS
 from playground.model import Network
-from playground.registry import CLASSIFICATION_ONLY_LOSSES
+from playground.registry import CLASSIFICATION_ONLY_LOSSES, DEFAULT_LOSS
 from playground.spec import LayerSpec, ModelSpec
 
 from . import session
@@ -209,10 +209,9 @@ def layer_editor(spec: ModelSpec) -> list[dict]:
 
 def fit_loss(train: TrainSpec, task: str) -> TrainSpec:
     """Keep the loss if it suits the task, else the task's usual one (a regression set cannot use bce)."""
-    if task == "regression" and train.loss in CLASSIFICATION_ONLY_LOSSES:
-        return replace(train, loss="mse")
-    if task == "multiclass" and train.loss == "bce":
-        return replace(train, loss="cross_entropy")
+    if (task == "regression" and train.loss in CLASSIFICATION_ONLY_LOSSES) or (task == "multiclass" and
+                                                                                train.loss == "bce"):
+        return replace(train, loss=DEFAULT_LOSS[task])
     return train
 
 

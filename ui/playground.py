@@ -16,11 +16,12 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from playground import ExperimentSpec, LayerSpec, ModelSpec, Run, Snapshot, SpecError, registry
+from playground import ExperimentSpec, Run, Snapshot, SpecError, registry
 from playground.charts import dataset_thumbnails, decision_boundary_figure, loss_figure, network_diagram
 from playground.data import DATASETS, TOY_DATASETS, TOY_FEATURES
 from playground.data.toy import make_toy
 from playground.neurons import dense_weights, neuron_maps
+from playground.play_settings import MAX_HIDDEN_LAYERS, MAX_UNITS, PlaySettings
 from playground.registry import RANGES
 
 from . import session
@@ -31,9 +32,8 @@ from .live_chart import live_chart
 SLOT = session.PLAYGROUND
 LEARNING_RATES = (0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 REG_RATES = (0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
-MAX_HIDDEN_LAYERS, MAX_UNITS, NEW_LAYER_UNITS = 6, 8, 4
+NEW_LAYER_UNITS = 4
 GRID, NODE_GRID = 60, 20          # decision map and per-neuron map resolutions
-TASK_LOSS = {"binary": "bce", "regression": "mse"}
 FEATURE_LABELS = {"x1": "X₁", "x2": "X₂", "x1^2": "X₁²", "x2^2": "X₂²", "x1x2": "X₁X₂",
                   "sin_x1": "sin(X₁)", "sin_x2": "sin(X₂)"}
 FIELDS = {
@@ -64,19 +64,18 @@ def _thumbnails(selected: str) -> go.Figure:
     return dataset_thumbnails(sets, selected, height_per_row=75)
 
 
-def data_controls(spec: ExperimentSpec) -> dict:
-    """Dataset (with thumbnails), split, noise, batch size and Regenerate; returns the chosen values."""
-    selected = st.session_state.get(f"{SLOT}:data.name", spec.data.name)
+def data_controls(settings: PlaySettings) -> PlaySettings:
+    """Dataset (with thumbnails), split, noise, batch size and Regenerate."""
+    selected = st.session_state.get(f"{SLOT}:data.name", settings.dataset)
     st.plotly_chart(_thumbnails(selected), key="pg_thumbnails",
                     config={"staticPlot": True})
-    name = _field("data.name", spec.data.name, horizontal=True)
+    name = _field("data.name", settings.dataset, horizontal=True)
     st.markdown(f"Problem type: **{'regression' if DATASETS[name].task == 'regression' else 'classification'}**")
-    values = {"name": name,
-              "train_percent": _field("data.train_percent", round(100 * (1 - spec.data.test_fraction))),
-              "noise_percent": _field("data.noise_percent", round(100 * spec.data.noise)),
-              "batch_size": _field("train.batch_size", spec.train.batch_size)}
+    settings = replace(settings, dataset=name, train_percent=_field("data.train_percent", settings.train_percent),
+                       noise_percent=_field("data.noise_percent", settings.noise_percent),
+                       batch_size=_field("train.batch_size", settings.batch_size))
     st.button("Regenerate", key="pg_regenerate", on_click=_regenerate, help="new random points and weights")
-    return values
+    return settings
 
 
 def _regenerate() -> None:
@@ -84,56 +83,37 @@ def _regenerate() -> None:
     session.set_spec(spec.replace(seed=spec.seed + 1, init_seed=None), SLOT)
 
 
-def _dense_layers(spec: ExperimentSpec) -> list[LayerSpec]:
-    """The spec's dense layers, at most MAX_HIDDEN_LAYERS: all the Playground draws of a loaded spec."""
-    return [layer for layer in spec.model.layers if layer.type == "dense"][:MAX_HIDDEN_LAYERS]
-
-
-def hyper_controls(spec: ExperimentSpec, columns) -> dict:
-    """Learning rate, activation, regularization and its rate, one per column; returns the values."""
-    dense = _dense_layers(spec)
-    activation = dense[0].activation if dense else "tanh"
-    names = ("train.lr", "activation", "train.regularization", "train.reg_rate")
-    defaults = (spec.train.lr, activation, spec.train.regularization, spec.train.reg_rate)
+def hyper_controls(settings: PlaySettings, columns) -> PlaySettings:
+    """Learning rate, activation, regularization and its rate, one per column."""
     values = {}
-    for column, name, default in zip(columns, names, defaults):
+    for column, (field, name) in zip(columns, (("lr", "train.lr"), ("activation", "activation"),
+                                                ("regularization", "train.regularization"),
+                                                ("reg_rate", "train.reg_rate"))):
         with column:
-            values[name.removeprefix("train.")] = _field(name, default)
-    return values
+            values[field] = _field(name, getattr(settings, field))
+    return replace(settings, **values)
 
 
-def network_controls(spec: ExperimentSpec) -> dict:
-    """Input feature checkboxes and hidden layer / neuron counts; returns features and layer sizes."""
-    dense = _dense_layers(spec)
+def network_controls(settings: PlaySettings) -> PlaySettings:
+    """Input feature checkboxes and hidden layer / neuron counts."""
     features = []
     for f, column in zip(TOY_FEATURES, st.columns(len(TOY_FEATURES))):
         with column:
-            if field_input(f"{SLOT}:data.features.{f}", Field(FEATURE_LABELS[f], "check"), f in spec.data.features):
+            if field_input(f"{SLOT}:data.features.{f}", Field(FEATURE_LABELS[f], "check"), f in settings.features):
                 features.append(f)
     if not features:
         st.warning("Pick at least one input feature: the network needs something to read. "
                    "The network shown is the last one that had one.")
     columns = st.columns(MAX_HIDDEN_LAYERS + 1)
     with columns[0]:
-        n_layers = _field("hidden_layers", len(dense))
+        n_layers = _field("hidden_layers", len(settings.hidden))
     sizes = []
     for i, column in enumerate(columns[1:n_layers + 1]):
-        units = dense[i].units if i < len(dense) else NEW_LAYER_UNITS
+        units = settings.hidden[i] if i < len(settings.hidden) else NEW_LAYER_UNITS
         with column:
             sizes.append(field_input(f"{SLOT}:model.layers[{i}].units",
                                      Field(f"Layer {i + 1} neurons", "int", lo=1, hi=MAX_UNITS), units))
-    return {"features": tuple(features), "sizes": sizes}
-
-
-def build_spec(spec: ExperimentSpec, data: dict, hyper: dict, network: dict) -> ExperimentSpec:
-    """The experiment the controls describe; the loss follows the dataset's task."""
-    task = DATASETS[data["name"]].task
-    data_spec = replace(spec.data, name=data["name"], noise=data["noise_percent"] / 100,
-                        test_fraction=round(1 - data["train_percent"] / 100, 2), features=network["features"])
-    model = ModelSpec(tuple(LayerSpec("dense", units=u, activation=hyper["activation"]) for u in network["sizes"]))
-    train = replace(spec.train, loss=TASK_LOSS[task], lr=hyper["lr"], regularization=hyper["regularization"],
-                    reg_rate=hyper["reg_rate"], batch_size=data["batch_size"], epochs=session.PLAYGROUND_EPOCHS)
-    return spec.replace(data=data_spec, model=model, train=train)
+    return replace(settings, features=tuple(features), hidden=tuple(sizes))
 
 
 def ensure_run(candidate: ExperimentSpec) -> Run | None:

@@ -23,21 +23,17 @@ import streamlit as st
 from streamlit.runtime import get_instance
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from playground import (DataError, DataSpec, Experiment, ExperimentSpec, LayerSpec, ModelSpec, Run, SpecError,
-                        TrainSpec)
+from playground import DataError, Experiment, ExperimentSpec, Run, SpecError
 from playground.data.tabular import shared_csv_dir
+from playground.play_settings import PlaySettings
 
 MAX_FINISHED_RUNS = 20
 MAIN, PLAYGROUND = "main", "playground"
-PLAYGROUND_EPOCHS = 10_000  # TF Playground's Play never ends; ours stops here
 
 DEFAULT_SPECS: dict[str, ExperimentSpec] = {
     MAIN: ExperimentSpec(),
     # TF Playground's opening view: circle, x1 and x2, two tanh layers of 4 and 2, lr 0.03, batch 10
-    PLAYGROUND: ExperimentSpec(
-        data=DataSpec("circle"),
-        model=ModelSpec(tuple(LayerSpec("dense", units=n, activation="tanh") for n in (4, 2))),
-        train=TrainSpec(epochs=PLAYGROUND_EPOCHS)),
+    PLAYGROUND: PlaySettings().to_spec(ExperimentSpec()),
 }
 _SPEC_KEYS = {MAIN: "spec", PLAYGROUND: "playground_spec"}
 _RUN_KEYS = {MAIN: "run", PLAYGROUND: "playground_run"}

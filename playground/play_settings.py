@@ -1,0 +1,53 @@
+"""The Playground's settings as its controls show them (TF Playground's units), and their two conversions.
+
+One typed object instead of values passed around by where they sit on the screen: `from_spec` reads an
+experiment (a loaded link, the run's) into what the controls show; `to_spec` makes the experiment they
+describe. The percent scales and the task's loss are converted here and nowhere else.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from .data import DATASETS
+from .registry import DEFAULT_LOSS
+from .spec import ExperimentSpec, LayerSpec, ModelSpec
+
+MAX_HIDDEN_LAYERS, MAX_UNITS = 6, 8   # TF Playground's limits
+PLAYGROUND_EPOCHS = 10_000            # TF Playground's Play never ends; ours stops here
+
+
+@dataclass(frozen=True)
+class PlaySettings:
+    dataset: str = "circle"
+    train_percent: int = 50                     # "Ratio of training to test data", 10..90
+    noise_percent: int = 0                      # 0..50
+    batch_size: int = 10
+    features: tuple[str, ...] = ("x1", "x2")
+    hidden: tuple[int, ...] = (4, 2)            # neurons per hidden layer
+    activation: str = "tanh"                    # one for all layers, as in TF Playground
+    lr: float = 0.03
+    regularization: str = "none"
+    reg_rate: float = 0.0
+
+    @classmethod
+    def from_spec(cls, spec: ExperimentSpec) -> "PlaySettings":
+        """What the controls show for `spec`: its dense layers (at most MAX_HIDDEN_LAYERS) and its toy data."""
+        dense = [layer for layer in spec.model.layers if layer.type == "dense"][:MAX_HIDDEN_LAYERS]
+        t = spec.train
+        return cls(dataset=spec.data.name, train_percent=round(100 * (1 - spec.data.test_fraction)),
+                   noise_percent=round(100 * spec.data.noise), batch_size=t.batch_size,
+                   features=tuple(spec.data.features), hidden=tuple(min(layer.units, MAX_UNITS) for layer in dense),
+                   activation=dense[0].activation if dense else cls.activation, lr=t.lr,
+                   regularization=t.regularization, reg_rate=t.reg_rate)
+
+    def to_spec(self, base: ExperimentSpec) -> ExperimentSpec:
+        """The experiment these settings describe, keeping the rest of `base` (seeds, other train settings);
+        the loss follows the dataset's task."""
+        data = replace(base.data, name=self.dataset, noise=self.noise_percent / 100,
+                       test_fraction=round(1 - self.train_percent / 100, 2), features=self.features)
+        model = ModelSpec(tuple(LayerSpec("dense", units=u, activation=self.activation) for u in self.hidden))
+        train = replace(base.train, loss=DEFAULT_LOSS[DATASETS[self.dataset].task], lr=self.lr,
+                        regularization=self.regularization, reg_rate=self.reg_rate, batch_size=self.batch_size,
+                        epochs=PLAYGROUND_EPOCHS)
+        return base.replace(data=data, model=model, train=train)
+
