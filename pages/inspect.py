@@ -1,10 +1,9 @@
 """Inspect: is training healthy, and what has the network learned? Reads the current run; never trains."""
 import streamlit as st
-import torch
 
+from playground import inspection
 from playground.charts import diagnostics as dg
 from playground.health import snapshot_flags
-from playground.telemetry import capture_activations
 from ui.live import live_view
 from ui.live_chart import live_chart
 from ui.session import current_run
@@ -32,43 +31,30 @@ def show_layer(layers: list[str]) -> None:
     layer = left.selectbox("Layer", layers, key="inspect_layer")
     kind = right.segmented_control("Histogram of", ["weight", "grad"], default="weight", key="inspect_kind")
     kind = kind or "weight"  # a segmented control can be cleared
-    hist = run.read(lambda e: e.telemetry.histogram_frame(layer, kind))
+    hist = run.read(inspection.layer_histograms, layer, kind)
     live_chart(dg.histogram_over_time(hist, f"{layer}: {kind} distribution over time"), "inspect_hist")
-    weight = run.read(lambda e: e.telemetry.weights[layer].detach().cpu().clone())
-    if weight.dim() == 2:
+    weight = run.read(inspection.layer_weights, layer)
+    if weight.ndim == 2:
         live_chart(dg.weight_heatmap(weight, f"{layer}: weights"), "inspect_weights")
-    elif weight.dim() == 4:
+    elif weight.ndim == 4:
         live_chart(dg.filter_grid(weight, f"{layer}: {len(weight)} filters"), "inspect_filters")
 
 
-def show_activations(blocks: list[str]) -> None:
+def show_activations(blocks: list[str], n_test: int) -> None:
     """What each block outputs for one test image: a map per channel (conv, pool) or a row of units (dense)."""
-    n_test = run.read(lambda e: len(e.data.x_test))
     left, right = st.columns([1, 3])
     index = left.number_input("Test image", 0, n_test - 1, 0, key="inspect_image")
     block = right.selectbox("Block", blocks, key="inspect_block")
-    image, maps = run.read(lambda e: (e.data.x_test[index].cpu(),
-                                      capture_activations(e.model, e.data.x_test[index:index + 1])[block][0]))
+    image, maps = run.read(inspection.test_example, index, block)
     with left:
         live_chart(dg.image_figure(image, f"test image {index}"), "inspect_input")
-    what = f"{len(maps)} activation maps" if maps.dim() == 3 else f"{len(maps)} unit activations"
+    what = f"{len(maps)} activation maps" if maps.ndim == 3 else f"{len(maps)} unit activations"
     with right:
         live_chart(dg.activation_maps(maps, f"{block}: {what}"), "inspect_maps")
 
 
-def _predictions(exp) -> dict:
-    """Labels and predictions on the first MAX_EVAL test examples, with the inputs of the wrong ones."""
-    x, y = exp.data.x_test[:MAX_EVAL], exp.data.y_test[:MAX_EVAL]
-    y_true = y.cpu().long().numpy()
-    y_pred = dg.predicted_labels(exp.model.predict(x).cpu())
-    wrong = dg.misclassified(y_true, y_pred)[:MAX_WRONG]
-    x_wrong = x[torch.as_tensor(wrong, dtype=torch.long, device=x.device)].cpu().numpy()
-    return {"y_true": y_true, "y_pred": y_pred, "wrong": wrong, "x_wrong": x_wrong,
-            "classes": exp.data.class_names, "features": exp.data.feature_names, "is_image": exp.data.is_image}
-
-
 def show_classification() -> None:
-    p = run.read(_predictions)
+    p = run.read(inspection.test_predictions, MAX_EVAL, MAX_WRONG)
     y_true, y_pred, wrong = p["y_true"], p["y_pred"], p["wrong"]
     live_chart(dg.confusion_matrix_figure(y_true, y_pred, p["classes"]), "inspect_confusion")
     n, n_wrong = len(y_true), len(dg.misclassified(y_true, y_pred))
@@ -81,13 +67,8 @@ def show_classification() -> None:
         st.dataframe(dg.misclassified_table(*args, p["features"], p["classes"], ids=wrong))
 
 
-def _structure(exp) -> dict:
-    blocks = [b.name for b in exp.model.blocks if b.name != "output"] if exp.data.is_image else []
-    return {"layers": list(exp.telemetry.weights), "image_blocks": blocks, "task": exp.data.task}
-
-
 def draw(run, snap) -> None:
-    info = run.read(_structure)
+    info = run.read(inspection.structure)
     show_health(snap)
     st.subheader("Gradient flow")
     live_chart(dg.gradient_flow(snap.telemetry), "inspect_flow")
@@ -95,7 +76,7 @@ def draw(run, snap) -> None:
     show_layer(info["layers"])
     if info["image_blocks"]:
         st.subheader("Activations for one test image")
-        show_activations(info["image_blocks"])
+        show_activations(info["image_blocks"], info["n_test"])
     if info["task"] != "regression":
         st.subheader("Confusion matrix")
         show_classification()

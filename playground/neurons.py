@@ -1,6 +1,6 @@
 """What each unit of a flat network computes over the toy sets' (x1, x2) plane: TF Playground's node pictures.
 
-Call these between two training steps (`run.read(lambda e: neuron_maps(e))`): they read the live model.
+Call these between two training steps (`run.read(diagram_view, 20, 6.0)`): they read the live model.
 """
 from __future__ import annotations
 
@@ -36,3 +36,8 @@ def neuron_maps(exp, resolution: int = 30, extent: float = 6.0) -> dict:
         out = out.sigmoid()
     return {"axis": axis.numpy(), "inputs": [x[:, i].reshape(side).numpy() for i in range(x.shape[1])],
             "hidden": hidden, "output": out.reshape(side).numpy()}
+
+
+def diagram_view(exp, resolution: int, extent: float) -> tuple[dict, list[np.ndarray]]:
+    """What the network diagram draws, read at one instant: (neuron_maps, dense_weights)."""
+    return neuron_maps(exp, resolution, extent), dense_weights(exp.model)

@@ -209,10 +209,11 @@ class Run:
         with self._lock:
             return self.exp.steps_to_epoch_end()
 
-    def read(self, fn: Callable[[Experiment], Any]) -> Any:
-        """Call `fn(experiment)` between two steps, e.g. `run.read(lambda e: e.decision_grid())`."""
+    def read(self, query: Callable[..., Any], *args: Any) -> Any:
+        """`query(experiment, *args)` between two steps: a named query, e.g. `run.read(Experiment.decision_grid,
+        60, 6.0)` or one of playground.inspection's."""
         with self._lock:
-            return fn(self.exp)
+            return query(self.exp, *args)
 
     def snapshot(self) -> Snapshot:
         with self._lock:

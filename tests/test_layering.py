@@ -59,3 +59,18 @@ def test_every_module_the_architecture_document_names_exists():
     named = set(re.findall(r"`((?:playground|ui|pages|tests)/[\w/]*(?:\.py)?)`", text))
     assert len(named) > 20
     assert [p for p in sorted(named) if not (root / p).exists()] == []
+
+
+UI_FILES = sorted((ENGINE.parent / "pages").glob("*.py")) + sorted((ENGINE.parent / "ui").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.name)
+def test_pages_and_ui_read_a_run_through_named_queries_and_never_run_torch(path):
+    """No `run.read(lambda ...)` reaching into the experiment's internals, and no torch in the UI."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "read" and node.args:
+            assert not isinstance(node.args[0], ast.Lambda), f"{path.name}:{node.lineno}: use a named query"
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            assert not any(n.split(".")[0] == "torch" for n in names), f"{path.name}:{node.lineno} imports torch"

@@ -16,11 +16,11 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from playground import ExperimentSpec, Run, Snapshot, SpecError, registry
+from playground import Experiment, ExperimentSpec, Run, Snapshot, SpecError, registry
 from playground.charts import dataset_thumbnails, decision_boundary_figure, loss_figure, network_diagram
 from playground.data import DATASETS, TOY_DATASETS, TOY_FEATURES
 from playground.data.toy import make_toy
-from playground.neurons import dense_weights, neuron_maps
+from playground.neurons import diagram_view
 from playground.play_settings import MAX_HIDDEN_LAYERS, MAX_UNITS, PlaySettings
 from playground.registry import RANGES
 
@@ -200,7 +200,7 @@ def draw_diagram(run: Run, snap: Snapshot) -> None:
     """The network diagram: links by weight, and what each input, neuron and the output computes."""
     data = run.exp.data
     _, labels, extent = _plane(run)
-    maps, weights = run.read(lambda e: (neuron_maps(e, NODE_GRID, extent), dense_weights(e.model)))
+    maps, weights = run.read(diagram_view, NODE_GRID, extent)
     output_range = (0.0, 1.0) if data.task == "binary" else (float(labels.min()), float(labels.max()))
     live_chart(network_diagram(weights, maps, data.feature_names, output_range, height=430), "pg_diagram",
                config={"displayModeBar": False})
@@ -210,7 +210,7 @@ def draw_output(run: Run, snap: Snapshot, show_test: bool, discretize: bool) -> 
     """Losses, the decision map with the data on top, the loss curve and the run's status."""
     data = run.exp.data
     points, labels, extent = _plane(run)
-    grid = run.read(lambda e: e.decision_grid(GRID, extent))
+    grid = run.read(Experiment.decision_grid, GRID, extent)
     last = snap.history.iloc[-1] if len(snap.history) else None
     st.markdown(f"Test loss **{last.test_loss:.3f}** · Training loss **{last.train_loss:.3f}**"
                 if last is not None else "Test loss — · Training loss —")
