@@ -24,8 +24,12 @@ METRICS_CSV_COLUMNS = ["epoch", "step", "train_loss", "test_loss", "train_accura
 
 
 def test_public_names():
-    for name in playground.__all__:
-        assert getattr(playground, name) is not None
+    from playground import run, spec, train
+
+    homes = {"Experiment": train, "StepMetrics": train, "TrainingDiverged": train, "Run": run, "Snapshot": run}
+    for name in playground.__all__:  # each public name is the engine's own object, not a stand-in
+        assert getattr(playground, name) is getattr(homes.get(name, spec), name, None) or name == "DataError"
+    assert playground.DataError is playground.data.DataError
     assert issubclass(SpecError, ValueError) and issubclass(DataError, ValueError)
     assert issubclass(TrainingDiverged, RuntimeError)
 
