@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .registry import CLASSIFICATION_ONLY_LOSSES, OPTIMIZERS
+from .registry import CLASSIFICATION_ONLY_LOSSES, OPTIMIZERS, applies
 from .spec import SpecError, TrainSpec
 
 _REGRESSION_LOSSES = {"mse": F.mse_loss, "mae": F.l1_loss, "huber": F.huber_loss}
@@ -60,11 +60,9 @@ def penalty(kind: str, rate: float, weights: list[torch.Tensor]) -> torch.Tensor
 
 
 def make_optimizer(spec: TrainSpec, params) -> torch.optim.Optimizer:
+    """The optimizer with lr, weight decay, and the settings registry.APPLIES_TO gives this optimizer."""
     kwargs = {"lr": spec.lr, "weight_decay": spec.weight_decay}
-    if spec.optimizer == "sgd":
-        kwargs.update(momentum=spec.momentum, nesterov=spec.nesterov)
-    elif spec.optimizer == "rmsprop":
-        kwargs.update(momentum=spec.momentum)
+    kwargs.update({name: getattr(spec, name) for name in ("momentum", "nesterov") if applies(name, spec)})
     return OPTIMIZERS[spec.optimizer](params, **kwargs)
 
 

@@ -89,3 +89,22 @@ RANGES: dict[str, Range] = {
 # ConvNetJS let a user turn mid-run. Anything else (architecture, features, data, activation) makes a new run.
 LIVE_SETTINGS: tuple[str, ...] = ("lr", "reg_rate", "batch_size", "momentum", "weight_decay")
 MAX_CHANGES = 10_000   # changes one run may record
+
+# Settings that matter only with certain choices of another: setting -> (the other setting, the choices).
+# The widgets show a setting only then, validation refuses it being used otherwise, and make_optimizer passes
+# it only to the optimizers listed.
+APPLIES_TO: dict[str, tuple[str, tuple[str, ...]]] = {
+    "momentum": ("optimizer", ("sgd", "rmsprop")),
+    "nesterov": ("optimizer", ("sgd",)),
+    "lr_step_size": ("schedule", ("step",)),
+    "lr_gamma": ("schedule", ("step", "exponential")),
+    "reg_rate": ("regularization", ("l1", "l2")),
+}
+
+
+def applies(setting: str, train) -> bool:
+    """Whether `setting` takes effect with these training settings (a TrainSpec): see APPLIES_TO."""
+    if setting not in APPLIES_TO:
+        return True
+    other, choices = APPLIES_TO[setting]
+    return getattr(train, other) in choices

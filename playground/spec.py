@@ -226,8 +226,8 @@ class TrainSpec:
     loss: str = "bce"                 # see registry.LOSSES
     optimizer: str = "sgd"            # see registry.OPTIMIZERS
     lr: float = 0.03                  # learning rate
-    momentum: float = 0.0             # sgd and rmsprop
-    nesterov: bool = False            # sgd: Nesterov momentum (needs momentum > 0)
+    momentum: float = 0.0             # for the optimizers registry.APPLIES_TO lists
+    nesterov: bool = False            # Nesterov momentum (needs momentum > 0; see APPLIES_TO)
     weight_decay: float = 0.0         # decoupled for adamw, L2-in-gradient for the others (torch semantics)
     regularization: str = "none"      # explicit penalty added to the loss: none, l1, l2
     reg_rate: float = 0.0             # its strength
@@ -235,7 +235,7 @@ class TrainSpec:
     epochs: int = 100
     schedule: str = "none"            # lr schedule, stepped once per epoch
     lr_step_size: int = 30            # step: epochs between decays
-    lr_gamma: float = 0.5             # step and exponential: decay factor (exponential: per epoch)
+    lr_gamma: float = 0.5             # decay factor (exponential: per epoch; see APPLIES_TO)
     early_stopping_patience: int | None = None  # stop after this many epochs without a better test loss
     device: str = "auto"
     telemetry_every: int = 25         # steps between weight/gradient/activation samples (0: never)
@@ -256,8 +256,8 @@ class TrainSpec:
         for name in ("lr", "momentum", "weight_decay", "reg_rate", "batch_size", "epochs", "lr_step_size",
                      "lr_gamma", "telemetry_every", "num_threads"):
             _in_range(f"{path}.{name}", getattr(self, name), f"train.{name}")
-        if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
-            _fail(f"{path}.nesterov", "needs optimizer sgd with momentum > 0")
+        if self.nesterov and (not registry.applies("nesterov", self) or self.momentum == 0):
+            _fail(f"{path}.nesterov", f"needs optimizer {_choices_of('nesterov')} with momentum > 0")
         _choice(f"{path}.regularization", self.regularization, registry.REGULARIZATIONS)
         _choice(f"{path}.schedule", self.schedule, registry.SCHEDULES)
         if self.early_stopping_patience is not None:
@@ -269,8 +269,9 @@ class TrainSpec:
             if i and change.step < self.changes[i - 1].step:
                 _fail(f"{path}.changes[{i}].step", f"comes before the change above it ({change.step} < "
                                                    f"{self.changes[i - 1].step}); list changes in step order")
-            if dict(change.values).get("momentum") and self.optimizer not in ("sgd", "rmsprop"):
-                _fail(f"{path}.changes[{i}].momentum", f"{self.optimizer} has no momentum; it is sgd's and rmsprop's")
+            if dict(change.values).get("momentum") and not registry.applies("momentum", self):
+                _fail(f"{path}.changes[{i}].momentum", f"{self.optimizer} has no momentum; it is "
+                                                       f"{_choices_of('momentum')}'s")
 
 
 @dataclass(frozen=True)
@@ -370,6 +371,11 @@ class ExperimentSpec:
     def replace(self, **changes) -> "ExperimentSpec":
         """A copy with top-level fields changed: `spec.replace(train=replace(spec.train, lr=0.1))`."""
         return replace(self, **changes)
+
+
+def _choices_of(setting: str) -> str:
+    """"sgd" or "sgd and rmsprop": the choices a setting applies to, for a message."""
+    return " and ".join(registry.APPLIES_TO[setting][1])
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:

@@ -324,3 +324,16 @@ def test_decision_grid_and_metadata(make_exp):
     assert ((0 <= z) & (z <= 1)).all()
     meta = exp.metadata()
     assert meta["seed"] == 0 and meta["device"] == "cpu" and meta["torch"] == torch.__version__
+
+
+@pytest.mark.parametrize("optimizer", list(registry.OPTIMIZERS))
+def test_momentum_reaches_exactly_the_optimizers_the_table_names(optimizer):
+    from torch import nn
+
+    from playground.objectives import make_optimizer
+    from playground.spec import TrainSpec
+
+    opt = make_optimizer(TrainSpec(optimizer=optimizer, momentum=0.5), [nn.Parameter(torch.zeros(1))])
+    takes = optimizer in registry.APPLIES_TO["momentum"][1]
+    assert (opt.defaults.get("momentum") == 0.5) == takes
+    assert registry.applies("momentum", TrainSpec(optimizer=optimizer)) == takes

@@ -34,8 +34,8 @@ TRAIN_FIELDS: dict[str, Field] = {
     "loss": Field("Loss", "select", registry.LOSSES),
     "optimizer": Field("Optimizer", "select", tuple(registry.OPTIMIZERS)),
     "lr": Field("Learning rate", "float", step=0.001),
-    "momentum": Field("Momentum", "float", step=0.05, help="sgd and rmsprop"),
-    "nesterov": Field("Nesterov momentum", "check", help="sgd with momentum > 0"),
+    "momentum": Field("Momentum", "float", step=0.05),
+    "nesterov": Field("Nesterov momentum", "check", help="needs momentum > 0"),
     "schedule": Field("LR schedule", "select", registry.SCHEDULES, help="stepped once per epoch"),
     "lr_step_size": Field("Epochs between decays", "int"),
     "lr_gamma": Field("Decay factor", "float", step=0.05),
@@ -114,21 +114,6 @@ def show_problem(e: SpecError, label: str) -> None:
     st.error(f"**{label}** {e.reason}.")
 
 
-def _shown(name: str, spec: TrainSpec) -> bool:
-    """Settings that only matter with another setting are drawn only then (they keep their value)."""
-    if name == "momentum":
-        return spec.optimizer in ("sgd", "rmsprop")
-    if name == "nesterov":
-        return spec.optimizer == "sgd"
-    if name == "lr_step_size":
-        return spec.schedule == "step"
-    if name == "lr_gamma":
-        return spec.schedule in ("step", "exponential")
-    if name == "reg_rate":
-        return spec.regularization != "none"
-    return True
-
-
 TRAIN_GROUPS = (("Objective", ("loss", "optimizer", "lr", "momentum", "nesterov", "schedule", "lr_step_size",
                                "lr_gamma")),
                 ("Regularization", ("regularization", "reg_rate", "weight_decay", "early_stopping_patience")),
@@ -146,7 +131,7 @@ def train_controls(defaults: TrainSpec, seed: int, slot: str) -> tuple[TrainSpec
     notes = {}
     for title, names in TRAIN_GROUPS:
         st.markdown(f"**{title}**")
-        shown = [name for name in names if _shown(name, TrainSpec(**values))]
+        shown = [name for name in names if registry.applies(name, TrainSpec(**values))]  # the rest keep their value
         columns = st.columns(2)
         for i, name in enumerate(shown):
             with columns[i % 2]:
@@ -156,7 +141,7 @@ def train_controls(defaults: TrainSpec, seed: int, slot: str) -> tuple[TrainSpec
             with columns[len(shown) % 2]:
                 seed = field_input(f"{slot}:seed", SEED_FIELD, seed)
     values["early_stopping_patience"] = values["early_stopping_patience"] or None
-    values["nesterov"] = values["nesterov"] and _shown("nesterov", TrainSpec(**values))
+    values["nesterov"] = values["nesterov"] and registry.applies("nesterov", TrainSpec(**values))
     train = replace(defaults, **values)
     try:
         train.validate()
