@@ -27,6 +27,7 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "adamw": torch.optim.AdamW,
     "rmsprop": torch.optim.RMSprop,
     "adagrad": torch.optim.Adagrad,
+    "nadam": torch.optim.NAdam,
 }
 
 # Losses are applied by train.compute_loss, which adapts them to the task (binary/multiclass/regression).
