@@ -94,6 +94,7 @@ class Snapshot:
 
     @property
     def done(self) -> bool:
+        """The run will train no more: the experiment is done (train.DONE_STATES), or the run was stopped or failed."""
         return self.state in DONE_STATES + ("stopped", "error")
 
 

@@ -30,7 +30,8 @@ from .spec import Change, ExperimentSpec, SpecError
 from .telemetry import Telemetry
 
 METRIC_COLUMNS = ["epoch", "step", "train_loss", "test_loss", "train_accuracy", "test_accuracy", "lr", "seconds"]
-DONE_STATES = ("finished", "early_stopped", "diverged")
+ENDED_EARLY = ("early_stopped", "diverged")  # training cannot go on, even when asked for more epochs
+DONE_STATES = ("finished", *ENDED_EARLY)     # the spec's run is over (fit(n) may still train a finished one on)
 
 _INIT_LOCK = threading.Lock()  # seeding + init use torch's global RNG; runs in other threads must not interleave
 _RNG_LOCK = threading.Lock()   # dropout also draws from it: one run at a time swaps its own stream in (_forward)
@@ -249,7 +250,7 @@ class Experiment:
         threads = torch.get_num_threads()
         torch.set_num_threads(self.num_threads)  # the spec's count: the same numbers as the app and the script
         try:
-            while self.epoch < target and self.status not in ("diverged", "early_stopped"):
+            while self.epoch < target and self.status not in ENDED_EARLY:
                 self.step()
         finally:
             torch.set_num_threads(threads)
