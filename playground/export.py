@@ -1,8 +1,8 @@
 """Experiment -> a standalone, readable PyTorch script that trains the same run with the same numbers.
 
 The script follows train.py's rules (its module docstring): same data (toy generators copied from
-data/toy.py's source, image helpers from data/images.py, CSV read with the stdlib but standardised as
-data/tabular.py does), same modules in the same order after `torch.manual_seed(weights_seed)` (so the same
+data/toy.py's source, image helpers from data/images.py, the CSV reader from data/tabular.py with what it
+uses, so none of them can drift from the engine's), same modules in the same order after `torch.manual_seed(weights_seed)` (so the same
 initial weights), same batches, loss, penalty, optimizer and schedule. On the CPU its per-epoch losses
 match `Experiment.fit()` to ~1e-6. Code for the model, optimizer and schedule is rendered from the
 engine's own builders, so a new option in the registries is exported without touching this file.
@@ -19,10 +19,10 @@ from string import Template
 import torch
 from torch import nn
 
-from . import objectives
-from .data import DATASETS, Dataset, load_dataset, toy
+from . import objectives, quoting
+from .data import DATASETS, Dataset, load_dataset, tabular, toy
+from .data import base as data_base
 from .data import images
-from .data.tabular import MAX_CLASSES
 from .layers import LAYERS
 from .model import describe_shape, plan
 from .spec import ExperimentSpec
@@ -112,6 +112,8 @@ def _experiment_comment(spec: ExperimentSpec) -> str:
 
 
 def _requirements(name: str) -> str:
+    if name == "csv":
+        return "PyTorch, pandas and NumPy"
     if name == "digits":
         return "PyTorch and scikit-learn (the 8x8 digits images ship with it)"
     if DATASETS[name].needs_download:
@@ -120,8 +122,13 @@ def _requirements(name: str) -> str:
 
 
 def _imports(name: str) -> str:
-    lines = ["import csv"] if name == "csv" else []
-    lines += ["import math", "", "import torch", "import torch.nn.functional as F", "from torch import nn"]
+    if name == "csv":  # what the copied reader (quoting.py, data/base.py, data/tabular.py) imports
+        lines = ["from __future__ import annotations", "", "import io", "import math",
+                 "from collections.abc import Iterable", "from dataclasses import dataclass", "from typing import Any",
+                 "", "import numpy as np", "import pandas as pd", "import torch", "import torch.nn.functional as F",
+                 "from torch import nn"]
+        return "\n".join(lines)
+    lines = ["import math", "", "import torch", "import torch.nn.functional as F", "from torch import nn"]
     if DATASETS[name].needs_download:
         lines.append("from torchvision import datasets")
     return "\n".join(lines)
@@ -146,13 +153,19 @@ def _data_settings(spec: ExperimentSpec) -> str:
     return "\n".join(f"{k} = {v!r}" for k, v in values.items())
 
 
-def _source_body(module) -> str:
-    """A module's source without its docstring and imports (the script has its own)."""
+def _source_body(module, skip: tuple[str, ...] = ()) -> str:
+    """A module's source without its docstring, its imports (the script has its own) and the top-level
+    definitions named in `skip`."""
     src = inspect.getsource(module)
-    first = next(n for n in ast.parse(src).body
-                 if not isinstance(n, (ast.Import, ast.ImportFrom)) and not
-                 (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)))
-    return "\n".join(src.splitlines()[first.lineno - 1:]).strip()
+    lines = src.splitlines()
+    kept = []
+    for node in ast.parse(src).body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)) or getattr(node, "name", None) in skip or (
+                isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)):
+            continue
+        start = min([d.lineno for d in getattr(node, "decorator_list", [])] + [node.lineno])
+        kept.append("\n".join(lines[start - 1:node.end_lineno]))
+    return "\n\n\n".join(kept).strip()
 
 
 def _data_code(name: str) -> str:
@@ -161,7 +174,11 @@ def _data_code(name: str) -> str:
         return "# The toy generators, copied from the playground (playground/data/toy.py).\n\n" + \
             _source_body(toy) + "\n\n\n" + _TOY_LOADER
     if kind == "csv":
-        return _CSV_LOADER.replace("$max_classes", str(MAX_CLASSES))
+        copied = "\n\n\n".join(_source_body(m, skip) for m, skip in (
+            (quoting, ()), (data_base, ("TASKS",)), (tabular, ("shared_csv_dir", "load_csv_dataset"))))
+        return ("# The CSV reader, copied from the playground (playground/quoting.py, data/base.py, data/tabular.py):\n"
+                "# the same task rule, checks and standardisation, so the script reads the table as the app did.\n\n" +
+                copied + "\n\n\n" + _CSV_LOADER)
     helpers = [images._subset, images._to_float] + ([images._digits] if name == "digits" else [images._decode])
     copied = "\n\n\n".join(inspect.getsource(f).strip() for f in helpers)
     loader = _DIGITS_SPLIT if name == "digits" else _TORCHVISION_SPLIT.replace(
@@ -246,44 +263,12 @@ _TORCHVISION_SPLIT = '''    splits = [datasets.$cls("data", train=train, downloa
     x_train, y_train, x_test, y_test = (tensors[k] for k in ("x_train", "y_train", "x_test", "y_test"))'''
 
 _CSV_LOADER = _lines('''
-    MAX_CLASSES = $max_classes  # a whole-number target with more distinct values is a regression target
-
-
-    def numbers(cells):
-        """A column's cells as floats (true/false read as 1/0), or None if it is not numeric."""
-        if all(c.lower() in ("true", "false") for c in cells):
-            return [float(c.lower() == "true") for c in cells]
-        try:
-            return [float(c) for c in cells]
-        except ValueError:
-            return None
-
-
     def load_data():
-        """Read the CSV, predict TARGET from the other (numeric) columns; shuffle, split, standardise."""
-        with open(CSV_PATH, newline="", encoding="utf-8-sig") as f:
-            header, *rows = [row for row in csv.reader(f, skipinitialspace=True) if row]
-        columns = {name: [row[i] for row in rows] for i, name in enumerate(header)}
-        target = columns.pop(TARGET)
-        x = torch.tensor(list(zip(*(numbers(cells) for cells in columns.values()))), dtype=torch.float32)
-        values = numbers(target)
-        whole = values is not None and all(v == round(v) for v in values) and len(set(values)) <= MAX_CLASSES
-        if values is not None and not whole:  # numbers: a regression target
-            y = torch.tensor(values, dtype=torch.float32)
-        else:  # text, or a few whole numbers: each distinct value is a class, numbered in sorted order
-            labels = values if whole else target
-            index = {label: i for i, label in enumerate(sorted(set(labels)))}
-            y = torch.tensor([index[label] for label in labels])
-            if len(index) == 2:
-                y = y.float()  # binary: 0/1 targets for the logistic loss
-        n = len(rows)
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(SEED))  # seeded shuffle
-        x, y = x[order], y[order]
-        n_train = int(n * (1 - TEST_FRACTION))
-        # standardise with the training rows' mean and std, so plain SGD works on columns of any scale
-        mean, std = x[:n_train].mean(0), x[:n_train].std(0, unbiased=False)
-        x = (x - mean) / torch.where(std > 0, std, torch.ones_like(std))
-        return x[:n_train], y[:n_train], x[n_train:], y[n_train:]''')
+        """Train and test tensors: the table's standardised numeric columns and its target, split by the seed."""
+        with open(CSV_PATH, "rb") as f:
+            table = read_csv_bytes(f.read(), source=CSV_PATH)
+        data = dataset_from_frame(table, TARGET, TEST_FRACTION, SEED)
+        return data.x_train, data.y_train, data.x_test, data.y_test''')
 
 _SCRIPT = _lines('''
     """$title

@@ -200,3 +200,18 @@ def test_every_optimizers_script_reproduces_the_engine(tmp_path, optimizer):
                                                "momentum": 0.5 if registry.applies("momentum", TrainSpec(
                                                    optimizer=optimizer)) else 0.0, "epochs": 3, "device": "cpu"}})
     assert_reproduces(spec, tmp_path)
+
+
+def test_a_csv_script_carries_the_engines_own_reader(tmp_path):
+    """Copied from the source, so the script cannot read a table differently from the app (a hand-written
+    twin once renamed duplicate headers and crashed)."""
+    import inspect
+
+    from playground.data import tabular
+
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,y\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(20)))
+    script = export_script(ExperimentSpec.from_dict({"data": {"name": "csv", "path": str(path), "target": "y"}}))
+    for function in (tabular.read_csv_bytes, tabular.dataset_from_frame, tabular._numeric_column, tabular._target):
+        assert inspect.getsource(function).strip() in script
+    assert "shared_csv_dir" not in script and "load_csv_dataset" not in script  # the app's, not the script's
