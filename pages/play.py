@@ -5,7 +5,7 @@ import streamlit as st
 
 from playground.data import DATASETS
 from playground.play_settings import PlaySettings
-from ui import playground as pg
+from ui import play as pg
 from ui import session
 from ui.live import live_view
 
