@@ -6,7 +6,10 @@ from ui import session
 from ui.live import freeze_loaded_objects
 from ui.share import shared_experiment
 
-st.set_page_config(page_title="Neural Network Playground", page_icon="🧠", layout="wide")
+ABOUT = ("**Neural Network Playground**: stack layers, pick the training settings and watch a real PyTorch "
+         "model train live, with its loss, weights and gradients. The same engine runs from Python and the command "
+         "line: see the project's README.md.")
+st.set_page_config(page_title="Neural Network Playground", page_icon="🧠", layout="wide", menu_items={"About": ABOUT})
 
 pages = [
     st.Page("pages/play.py", title="Playground", icon=":material/tune:", url_path="playground", default=True),
