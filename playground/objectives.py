@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .registry import CLASSIFICATION_ONLY_LOSSES, OPTIMIZERS, applies
+from .registry import CLASSIFICATION_ONLY_LOSSES, OPTIMIZERS, SCHEDULES, applies
 from .spec import SpecError, TrainSpec
 
 _REGRESSION_LOSSES = {"mse": F.mse_loss, "mae": F.l1_loss, "huber": F.huber_loss}
@@ -67,14 +67,9 @@ def make_optimizer(spec: TrainSpec, params) -> torch.optim.Optimizer:
 
 
 def make_scheduler(spec: TrainSpec, optimizer: torch.optim.Optimizer):
-    """An epoch-stepped LR schedule, or None."""
-    if spec.schedule == "step":
-        return torch.optim.lr_scheduler.StepLR(optimizer, spec.lr_step_size, spec.lr_gamma)
-    if spec.schedule == "exponential":
-        return torch.optim.lr_scheduler.ExponentialLR(optimizer, spec.lr_gamma)
-    if spec.schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, spec.epochs)
-    return None
+    """An epoch-stepped LR schedule (registry.SCHEDULES), or None."""
+    build = SCHEDULES[spec.schedule]
+    return build(spec, optimizer) if build is not None else None
 
 
 def resolve_device(name: str) -> torch.device:

@@ -5,6 +5,7 @@ writes the same names).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -37,7 +38,14 @@ CLASSIFICATION_ONLY_LOSSES: tuple[str, ...] = ("cross_entropy", "bce")
 DEFAULT_LOSS: dict[str, str] = {"binary": "bce", "multiclass": "cross_entropy", "regression": "mse"}  # per task
 
 REGULARIZATIONS: tuple[str, ...] = ("none", "l1", "l2")
-SCHEDULES: tuple[str, ...] = ("none", "step", "exponential", "cosine")
+# Learning-rate schedules, stepped once per epoch: name -> (train spec, optimizer) -> scheduler, or None.
+# The exporter writes the constructor call back from the built scheduler, so a new entry exports as is.
+SCHEDULES: dict[str, Callable[..., torch.optim.lr_scheduler.LRScheduler] | None] = {
+    "none": None,
+    "step": lambda spec, opt: torch.optim.lr_scheduler.StepLR(opt, spec.lr_step_size, spec.lr_gamma),
+    "exponential": lambda spec, opt: torch.optim.lr_scheduler.ExponentialLR(opt, spec.lr_gamma),
+    "cosine": lambda spec, opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, spec.epochs),
+}
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
 
 

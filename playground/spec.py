@@ -259,7 +259,7 @@ class TrainSpec:
         if self.nesterov and (not registry.applies("nesterov", self) or self.momentum == 0):
             _fail(f"{path}.nesterov", f"needs optimizer {_choices_of('nesterov')} with momentum > 0")
         _choice(f"{path}.regularization", self.regularization, registry.REGULARIZATIONS)
-        _choice(f"{path}.schedule", self.schedule, registry.SCHEDULES)
+        _choice(f"{path}.schedule", self.schedule, list(registry.SCHEDULES))
         if self.early_stopping_patience is not None:
             _in_range(f"{path}.early_stopping_patience", self.early_stopping_patience, "train.early_stopping_patience")
         _choice(f"{path}.device", self.device, registry.DEVICES)

@@ -140,7 +140,7 @@ def test_every_activation_and_optimizer_exports(activation, optimizer):
     assert f"torch.optim.{registry.OPTIMIZERS[optimizer].__name__}(model.parameters(), lr=0.03" in source
 
 
-@pytest.mark.parametrize("schedule", registry.SCHEDULES)
+@pytest.mark.parametrize("schedule", list(registry.SCHEDULES))
 @pytest.mark.parametrize("loss", registry.LOSSES)
 @pytest.mark.parametrize("regularization", registry.REGULARIZATIONS)
 def test_every_loss_schedule_and_penalty_exports(schedule, loss, regularization):

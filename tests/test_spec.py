@@ -82,7 +82,7 @@ def test_other_layer_params_are_range_checked(layer, field):
 
 @pytest.mark.parametrize("key, options", [
     ("loss", registry.LOSSES), ("optimizer", list(registry.OPTIMIZERS)), ("regularization", registry.REGULARIZATIONS),
-    ("schedule", registry.SCHEDULES), ("device", registry.DEVICES),
+    ("schedule", list(registry.SCHEDULES)), ("device", registry.DEVICES),
 ])
 def test_unknown_train_choices_list_the_options(key, options):
     message = raises_at(f"train.{key}", {"train": {key: "bogus"}})
@@ -189,7 +189,7 @@ def test_each_layer_kind_fills_its_defaults(kind):
 
 @pytest.mark.parametrize("key, values", [
     ("loss", registry.LOSSES), ("optimizer", list(registry.OPTIMIZERS)),
-    ("regularization", registry.REGULARIZATIONS), ("schedule", registry.SCHEDULES), ("device", registry.DEVICES),
+    ("regularization", registry.REGULARIZATIONS), ("schedule", list(registry.SCHEDULES)), ("device", registry.DEVICES),
 ])
 def test_every_registered_choice_is_accepted(key, values):
     for value in values:

@@ -36,7 +36,7 @@ TRAIN_FIELDS: dict[str, Field] = {
     "lr": Field("Learning rate", "float", step=0.001),
     "momentum": Field("Momentum", "float", step=0.05),
     "nesterov": Field("Nesterov momentum", "check", help="needs momentum > 0"),
-    "schedule": Field("LR schedule", "select", registry.SCHEDULES, help="stepped once per epoch"),
+    "schedule": Field("LR schedule", "select", tuple(registry.SCHEDULES), help="stepped once per epoch"),
     "lr_step_size": Field("Epochs between decays", "int"),
     "lr_gamma": Field("Decay factor", "float", step=0.05),
     "regularization": Field("Regularization", "select", registry.REGULARIZATIONS, help="penalty added to the loss"),
