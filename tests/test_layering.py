@@ -74,3 +74,20 @@ def test_pages_and_ui_read_a_run_through_named_queries_and_never_run_torch(path)
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
             assert not any(n.split(".")[0] == "torch" for n in names), f"{path.name}:{node.lineno} imports torch"
+
+
+def test_live_charts_survive_a_checkout_the_server_cannot_write(tmp_path, monkeypatch, caplog):
+    """plotly.js is copied into static/ at startup; a read-only checkout logs why and the page goes on."""
+    from ui import live_chart
+
+    def read_only(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(live_chart, "STATIC_DIR", tmp_path / "static")
+    monkeypatch.setattr(live_chart.shutil, "copyfile", read_only)
+    live_chart._serve_plotly_js.cache_clear()
+    try:
+        live_chart._serve_plotly_js()  # no exception
+    finally:
+        live_chart._serve_plotly_js.cache_clear()
+    assert "could not be written" in caplog.text and "Read-only file system" in caplog.text

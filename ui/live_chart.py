@@ -13,6 +13,7 @@ inlined into the component, because a component's JavaScript travels with every 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -61,15 +62,20 @@ _live_chart = st.components.v2.component("playground_live_chart", js=_JS, isolat
 
 @functools.cache
 def _serve_plotly_js() -> None:
-    """Once per server: copy plotly.js from the plotly package into static/ (kept if it is the same)."""
+    """Once per server: copy plotly.js from the plotly package into static/ (kept if it is the same). A
+    checkout the server cannot write to logs why and goes on: the charts then stay empty, the page works."""
     source = Path(plotly.__file__).parent / "package_data" / PLOTLY_FILE
     target = STATIC_DIR / PLOTLY_FILE
     if target.is_file() and target.stat().st_size == source.stat().st_size:
         return
-    STATIC_DIR.mkdir(exist_ok=True)
     partial = target.with_name(f".{PLOTLY_FILE}.{os.getpid()}")
-    shutil.copyfile(source, partial)
-    os.replace(partial, target)  # several server processes may start at once: each sees a whole file
+    try:
+        STATIC_DIR.mkdir(exist_ok=True)
+        shutil.copyfile(source, partial)
+        os.replace(partial, target)  # several server processes may start at once: each sees a whole file
+    except OSError as e:
+        logging.getLogger(__name__).warning("live charts need %s and it could not be written (%s); copy %s there",
+                                            target, e, source)
 
 
 def live_chart(fig: go.Figure, key: str, config: dict | None = None) -> None:
