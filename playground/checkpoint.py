@@ -136,9 +136,7 @@ def _metadata(data: bytes, source: str) -> dict[str, str]:
         raise CheckpointError(not_safetensors)
     try:
         header = json.loads(data[8:8 + n])
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise CheckpointError(not_safetensors) from None
-    except ValueError:  # a number of thousands of digits
+    except (ValueError, RecursionError):  # not text, not JSON, too deep, a number of thousands of digits
         raise CheckpointError(not_safetensors) from None
     metadata = header.get("__metadata__") if isinstance(header, dict) else None
     return metadata if isinstance(metadata, dict) else {}

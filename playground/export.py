@@ -2,7 +2,8 @@
 
 The script follows train.py's rules (its module docstring): same data (toy generators copied from
 data/toy.py's source, image helpers from data/images.py, the CSV reader from data/tabular.py with what it
-uses, so none of them can drift from the engine's), same modules in the same order after `torch.manual_seed(weights_seed)` (so the same
+uses, so none of them can drift from the engine's), same modules in the same order after
+`torch.manual_seed(weights_seed)` (so the same
 initial weights), same batches, loss, penalty, optimizer and schedule. On the CPU its per-epoch losses
 match `Experiment.fit()` to ~1e-6. Code for the model, optimizer and schedule is rendered from the
 engine's own builders, so a new option in the registries is exported without touching this file.
@@ -123,13 +124,12 @@ def _requirements(name: str) -> str:
 
 
 def _imports(name: str) -> str:
-    if name == "csv":  # what the copied reader (quoting.py, data/base.py, data/tabular.py) imports
-        lines = ["from __future__ import annotations", "", "import io", "import math",
-                 "from collections.abc import Iterable", "from dataclasses import dataclass", "from typing import Any",
-                 "", "import numpy as np", "import pandas as pd", "import torch", "import torch.nn.functional as F",
-                 "from torch import nn"]
-        return "\n".join(lines)
-    lines = ["import math", "", "import torch", "import torch.nn.functional as F", "from torch import nn"]
+    torch_lines = ["import torch", "import torch.nn.functional as F", "from torch import nn"]
+    if name == "csv":  # what the copied reader (quoting.py, data/base.py, data/tabular.py) imports too
+        return "\n".join(["from __future__ import annotations", "", "import io", "import math",
+                          "from collections.abc import Iterable", "from dataclasses import dataclass",
+                          "from typing import Any", "", "import numpy as np", "import pandas as pd", *torch_lines])
+    lines = ["import math", "", *torch_lines]
     if DATASETS[name].needs_download:
         lines.append("from torchvision import datasets")
     return "\n".join(lines)

@@ -18,7 +18,6 @@ from .quoting import quote
 from .registry import RANGES
 
 MAX_SPEC_BYTES = 1_000_000  # an experiment file is a few KB; refuse anything absurd before parsing
-MAX_SEED = int(RANGES["seed"].hi)
 MAX_MESSAGE_CHARS = 1_000   # a last guard: messages quote user values through quoting.quote already
 
 
@@ -62,6 +61,17 @@ def _in_range(path: str, v: Any, setting: str) -> None:
         _fail(path, f"must be a number {bound}, got {quote(v)}")
 
 
+def check_seed(v: Any, path: str = "seed") -> None:
+    """A seed (the data's, or init_seed for the weights) is an integer in registry.RANGES["seed"]."""
+    _in_range(path, v, "seed")
+
+
+def _key_path(path: str, key: Any) -> str:
+    """`path.key` with a user's key shortened, for a message about that key."""
+    shown = key if isinstance(key, str) and len(key) <= 40 else quote(key, 40)
+    return f"{path}.{shown}" if path else shown
+
+
 def _text(path: str, v: Any) -> None:
     if not isinstance(v, str):
         _fail(path, f"must be text, got {quote(v)}")
@@ -78,8 +88,7 @@ def _known_keys(path: str, d: Any, cls) -> None:
     names = {f.name for f in fields(cls)}
     for key in d:
         if key not in names:
-            shown = key if len(key) <= 40 else quote(key, 40)
-            _fail(f"{path}.{shown}" if path else shown, f"unknown key; known keys are {', '.join(sorted(names))}")
+            _fail(_key_path(path, key), f"unknown key; known keys are {', '.join(sorted(names))}")
 
 
 @dataclass(frozen=True)
@@ -211,9 +220,8 @@ class Change:
             _fail(path, f"changes nothing; give one or more of {', '.join(registry.LIVE_SETTINGS)}")
         for key, value in values:
             if key not in registry.LIVE_SETTINGS:
-                shown = key if len(key) <= 40 else quote(key, 40)
-                _fail(f"{path}.{shown}", f"cannot change while training; the settings that can are "
-                                         f"{', '.join(registry.LIVE_SETTINGS)}")
+                _fail(_key_path(path, key), f"cannot change while training; the settings that can are "
+                                            f"{', '.join(registry.LIVE_SETTINGS)}")
             _in_range(f"{path}.{key}", value, f"train.{key}")
         return cls(step, values)
 
@@ -293,12 +301,10 @@ class ExperimentSpec:
             _fail("experiment", f"must be a JSON object, got {type(d).__name__}")
         d = {k: v for k, v in d.items() if k != "meta"}  # run metadata, written by the engine, not an input
         _known_keys("", d, cls)
-        seed = d.get("seed", 0)
-        if not _is_int(seed) or seed not in RANGES["seed"]:
-            _fail("seed", f"must be an integer from 0 to {MAX_SEED}, got {quote(seed)}")
-        init_seed = d.get("init_seed")
-        if init_seed is not None and (not _is_int(init_seed) or init_seed not in RANGES["seed"]):
-            _fail("init_seed", f"must be an integer from 0 to {MAX_SEED} or null, got {quote(init_seed)}")
+        seed, init_seed = d.get("seed", 0), d.get("init_seed")
+        check_seed(seed)
+        if init_seed is not None:
+            check_seed(init_seed, "init_seed")
         data_d = d.get("data", {})
         _known_keys("data", data_d, DataSpec)
         if "features" in data_d:
@@ -314,8 +320,6 @@ class ExperimentSpec:
             changes = train_d["changes"]
             if not isinstance(changes, list):
                 _fail("train.changes", f"must be a list of changes, got {type(changes).__name__}")
-            if len(changes) > registry.MAX_CHANGES:
-                _fail("train.changes", f"has {len(changes):,} changes; at most {registry.MAX_CHANGES:,}")
             train_d = {**train_d, "changes": tuple(Change.from_dict(c, f"train.changes[{i}]")
                                                    for i, c in enumerate(changes))}
         train = TrainSpec(**train_d)

@@ -5,9 +5,9 @@ with `seed`, reorders the training tensors once, and slices consecutive batches 
 epoch ends when at most one sample is left (a trailing batch of one is skipped: BatchNorm cannot train on
 one). Live changes (`train.changes`) are applied before the step after theirs: lr, momentum and weight
 decay in the optimizer's groups (and the schedule's base), reg_rate in the penalty, batch_size from the
-next batch on, mid-epoch too. The model is initialised right after
-`torch.manual_seed(spec.weights_seed)` (the seed, or init_seed where Reset drew new weights). Epoch metrics: train loss/accuracy are means over the epoch's steps,
-test loss/accuracy are computed on the whole test set in eval mode at the epoch's end.
+next batch on, mid-epoch too. The model is initialised right after `torch.manual_seed(spec.weights_seed)`
+(the seed, or init_seed where Reset drew new weights). Epoch metrics: train loss/accuracy are means over
+the epoch's steps, test loss/accuracy are computed on the whole test set in eval mode at the epoch's end.
 """
 from __future__ import annotations
 

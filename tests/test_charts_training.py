@@ -10,7 +10,7 @@ import torch
 from playground import Experiment
 from playground.charts import (accuracy_figure, dataset_thumbnails, decision_boundary_figure, loss_figure,
                                network_diagram, theme)
-from playground.charts.training import NAN_GREY
+from playground.charts.training import NAN_GREY, rgb
 from playground.data.toy import plane_points
 from playground.neurons import dense_weights, neuron_maps
 from playground.train import METRIC_COLUMNS
@@ -153,10 +153,6 @@ def png_pixels(uri: str) -> np.ndarray:
     from PIL import Image
 
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGB"))
-
-
-def rgb(hex_colour: str) -> tuple[int, ...]:
-    return tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
 
 
 def test_network_diagram_with_maps_draws_an_image_per_node_over_it():

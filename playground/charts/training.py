@@ -22,7 +22,14 @@ LINK_WIDTHS = (1.0, 10.0)   # narrowest and widest link, in pixels
 LINK_BUCKETS = 8            # links are drawn in this many width classes per sign (one trace each)
 MAX_CURVE_POINTS = 1000     # points per curve sent to the browser; longer curves are thinned evenly
 NON_FINITE = "#9e9e9e"      # links whose weight is NaN or infinite (a diverged run)
-NAN_GREY = tuple(int(NON_FINITE[i:i + 2], 16) for i in (1, 3, 5))  # map cells that are NaN
+def rgb(colour: str) -> tuple[int, int, int]:
+    """"#rrggbb" -> (r, g, b)."""
+    return tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+
+
+NAN_GREY = rgb(NON_FINITE)  # map cells that are NaN
+_MAP_STOPS = np.array([stop for stop, _ in theme.DIVERGING])                       # the node maps' palette
+_MAP_COLOURS = np.array([rgb(colour) for _, colour in theme.DIVERGING], dtype=np.float64)
 NODE_HALF_WIDTH, NODE_HALF_HEIGHT = 0.2, 0.38  # a node's map, in the diagram's data units (layers 1 apart)
 
 
@@ -294,10 +301,8 @@ def _node_map_figure_parts(nodes, names, ranged_maps) -> tuple[list[dict], dict]
 def map_png(m: np.ndarray, zmin: float, zmax: float) -> str:
     """A map (row 0 at the bottom, as in the heatmaps) as a PNG data URI in the diverging palette; NaN grey."""
     t = np.clip((np.asarray(m, dtype=np.float64) - zmin) / ((zmax - zmin) or 1.0), 0.0, 1.0)[::-1]
-    stops = np.array([s for s, _ in theme.DIVERGING])
-    colours = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for _, c in theme.DIVERGING], dtype=np.float64)
-    rgb = np.stack([np.interp(t, stops, colours[:, k]) for k in range(3)], axis=-1)
-    rgb[np.isnan(t)] = NAN_GREY
+    pixels = np.stack([np.interp(t, _MAP_STOPS, _MAP_COLOURS[:, k]) for k in range(3)], axis=-1)
+    pixels[np.isnan(t)] = NAN_GREY
     buffer = io.BytesIO()
-    Image.fromarray(rgb.round().astype(np.uint8), "RGB").save(buffer, "PNG")
+    Image.fromarray(pixels.round().astype(np.uint8), "RGB").save(buffer, "PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
