@@ -3,7 +3,6 @@ import pandas as pd
 import streamlit as st
 
 from playground import Run, Snapshot
-from playground.registry import RANGES
 from playground.charts import accuracy_figure, loss_figure
 from ui import session
 from ui.controls import train_controls
@@ -76,22 +75,14 @@ st.page_link("pages/build.py", label="Change the data or the layers on Build", i
 settings, main = st.columns([1, 2], gap="large")
 with settings, st.container(height=720, border=False):
     train, seed, spec_ok = train_controls(spec.train, spec.seed, SLOT)
-seed_ok = seed in RANGES["seed"]
-if not seed_ok:
-    settings.error(f"**Seed** must be a whole number from 0 to {RANGES['seed'].hi:,}.")
-spec_ok = spec_ok and seed_ok
-run = session.current_run(SLOT)
 if spec_ok:
     candidate = spec.replace(seed=seed, train=train)
-    live = run.exp.spec.live_difference(candidate) if run is not None and run.state in ("running", "paused") else None
-    if live:  # lr, momentum, weight decay, regularization rate, batch size: the run goes on with them
-        run.change(**live)
-        session.set_spec(run.exp.spec, SLOT)
-    elif candidate != spec:
+    if not session.change_live(candidate, SLOT) and candidate != spec:  # live settings: the run goes on
         session.set_spec(candidate, SLOT)
 else:
     main.warning("A setting needs fixing (marked on the left) before a run can start.")
 
+run = session.current_run(SLOT)
 with main:
     buttons(run, spec_ok)
     if run is not None:

@@ -62,7 +62,7 @@ def data_controls(spec: DataSpec) -> DataSpec:
     except SpecError as e:
         name = e.field.removeprefix("data.").split("[")[0]
         if name != "path":  # no file yet: the uploader says what to do
-            show_problem(e, DATA_FIELDS[name].label if name in DATA_FIELDS else e.field)
+            show_problem(e, DATA_FIELDS, name)
     return data
 
 
@@ -198,8 +198,7 @@ def layer_editor(spec: ModelSpec) -> list[dict]:
         try:
             LayerSpec.from_dict({k: v for k, v in layer.items() if k != "id"}, f"layer {index}")
         except SpecError as e:
-            param = e.field.rsplit(".", 1)[-1]
-            show_problem(e, f"Layer {index} · {LAYER_FIELDS[param].label}" if param in LAYER_FIELDS else e.field)
+            show_problem(e, LAYER_FIELDS, e.field.rsplit(".", 1)[-1], where=f"Layer {index}")
     columns = st.columns([2, 1, 3], vertical_alignment="bottom")
     columns[0].selectbox("Layer type", tuple(LAYERS), key="build_add_type",
                          format_func=lambda k: f"{k} — {LAYERS[k].doc}")

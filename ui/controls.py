@@ -16,6 +16,7 @@ from typing import Any
 import streamlit as st
 
 from playground import SpecError, TrainSpec, registry
+from playground.spec import check_seed
 
 
 @dataclass(frozen=True)
@@ -109,9 +110,11 @@ def field_input(key: str, field: Field, value: Any, **kwargs) -> Any:
     return st.number_input(field.label, step=field.step, format="%g", **common)
 
 
-def show_problem(e: SpecError, label: str) -> None:
-    """A validation error in the user's words, under the control it is about: "**Units** must be ..."."""
-    st.error(f"**{label}** {e.reason}.")
+def show_problem(e: SpecError, fields: dict[str, Field], name: str, where: str = "") -> None:
+    """A validation error in the user's words, under the control it is about: "**Units** must be ...". The
+    control is `fields[name]` (its label), or the error's field path where the table has no such control."""
+    label = fields[name].label if name in fields else e.field
+    st.error(f"**{where + ' · ' if where else ''}{label}** {e.reason}.")
 
 
 TRAIN_GROUPS = (("Objective", ("loss", "optimizer", "lr", "momentum", "nesterov", "schedule", "lr_step_size",
@@ -140,14 +143,16 @@ def train_controls(defaults: TrainSpec, seed: int, slot: str) -> tuple[TrainSpec
         if title == "Run":
             with columns[len(shown) % 2]:
                 seed = field_input(f"{slot}:seed", SEED_FIELD, seed)
+                notes["seed"] = st.empty()
     values["early_stopping_patience"] = values["early_stopping_patience"] or None
     values["nesterov"] = values["nesterov"] and registry.applies("nesterov", TrainSpec(**values))
     train = replace(defaults, **values)
     try:
         train.validate()
+        check_seed(seed)
     except SpecError as e:
         name = e.field.removeprefix("train.")
         with notes.get(name) or st.container():
-            show_problem(e, TRAIN_FIELDS[name].label if name in TRAIN_FIELDS else e.field)
+            show_problem(e, {**TRAIN_FIELDS, "seed": SEED_FIELD}, name)
         return train, seed, False
     return train, seed, True

@@ -52,7 +52,6 @@ export default function (component) {
   }
   const figure = JSON.parse(data.figure);
   graph.style.height = (figure.layout.height || 400) + "px";   // holds its place before plotly.js is in
-  graph.dataset.revision = String(data.revision);
   loadPlotly().then((Plotly) => Plotly.react(graph, figure.data, figure.layout, data.config));
 }
 """ % {"file": PLOTLY_FILE}
@@ -82,6 +81,4 @@ def live_chart(fig: go.Figure, key: str, config: dict | None = None) -> None:
     """Draw `fig` in the chart `key`, updating it in place if the page already shows it."""
     _serve_plotly_js()
     fig.update_layout(uirevision=key)
-    revision = st.session_state[f"_live_chart_{key}"] = st.session_state.get(f"_live_chart_{key}", 0) + 1
-    _live_chart(key=key, data={"figure": fig.to_json(), "config": {"responsive": True, **(config or {})},
-                               "revision": revision})
+    _live_chart(key=key, data={"figure": fig.to_json(), "config": {"responsive": True, **(config or {})}})

@@ -129,12 +129,7 @@ def ensure_run(candidate: ExperimentSpec) -> Run | None:
     stored = session.get_spec(SLOT)
     if run is None:  # a stored spec with changes (from a link) replays them
         return session.new_run(stored if stored.latest() == candidate else candidate, SLOT)
-    if run.exp.spec.latest() == candidate:
-        return run
-    live = run.exp.spec.live_difference(candidate)
-    if live is not None and run.snapshot().step > 0 and not run.exp.done:
-        run.change(**live)  # validated already: the candidate's values are the widgets' own options
-        session.set_spec(run.exp.spec, SLOT)
+    if run.exp.spec.latest() == candidate or session.change_live(candidate, SLOT):
         return run
     return session.new_run(candidate, SLOT) or run
 

@@ -60,7 +60,9 @@ def set_spec(spec: ExperimentSpec, slot: str = MAIN) -> None:
 
 
 def load_spec(spec: ExperimentSpec, slot: str = MAIN) -> None:
-    """Replace a slot's spec from outside its editors (an upload, a share link): its widgets show it next run."""
+    """Replace a slot's spec from outside its editors (an upload, a share link): its widgets show it next run.
+    Raises SpecError, changing nothing, if it names a file on the server (`check_outside_spec`)."""
+    check_outside_spec(spec)
     for key in [k for k in st.session_state if isinstance(k, str) and k.startswith(f"{slot}:")]:
         del st.session_state[key]
     set_spec(spec, slot)
@@ -93,6 +95,21 @@ def csv_folders() -> list[Path]:
 def check_outside_spec(spec: ExperimentSpec) -> None:
     """Refuse (SpecError) a spec from outside this session that would read a file on the server."""
     spec.data.check_path_under(csv_folders())
+
+
+def change_live(candidate: ExperimentSpec, slot: str = MAIN) -> bool:
+    """If the slot's run has begun and can go on, and `candidate` differs from it only in live settings
+    (registry.LIVE_SETTINGS), change the run instead of replacing it and keep its spec (with the change
+    recorded) as the slot's; True if it did."""
+    run = current_run(slot)
+    if run is None or run.state not in ("running", "paused"):
+        return False
+    live = run.exp.spec.live_difference(candidate)
+    if live is None:
+        return False
+    run.change(**live)
+    set_spec(run.exp.spec, slot)
+    return True
 
 
 def current_run(slot: str | None = None) -> Run | None:

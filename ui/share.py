@@ -4,7 +4,8 @@ The address bar always holds the current experiment (`?exp=<base64url of compres
 TensorFlow Playground, so copying the URL shares it; a session opened from such a URL starts from it.
 Uploads are size-bounded, never run code, and a bad one leaves the current experiment untouched. A spec
 that arrives from outside (link, JSON upload, checkpoint) may not name a file on the server: it is checked
-by `session.check_outside_spec` before anything it names is opened.
+by `session.check_outside_spec` (in `load_spec`, and for a checkpoint before its data is loaded) before
+anything it names is opened.
 """
 from __future__ import annotations
 
@@ -78,9 +79,7 @@ def apply_share_link(slot: str = MAIN) -> None:
     if token is None:
         return
     try:
-        spec = decode_spec(token)
-        check_outside_spec(spec)
-        load_spec(spec, slot)
+        load_spec(decode_spec(token), slot)
     except SpecError as e:
         st.warning(f"The experiment in this link could not be loaded — {e}. Showing your current experiment.")
     else:
@@ -120,9 +119,7 @@ def _load_spec_file(upload, slot: str) -> str:
         text = upload.getvalue().decode("utf-8")
     except UnicodeDecodeError:
         raise SpecError("experiment", "the file is not UTF-8 text; pick an experiment .json file") from None
-    spec = ExperimentSpec.from_json(text)
-    check_outside_spec(spec)
-    load_spec(spec, slot)
+    load_spec(ExperimentSpec.from_json(text), slot)
     return f"Loaded {upload.name}."
 
 
