@@ -3,10 +3,11 @@
 The script follows train.py's rules (its module docstring): same data (toy generators copied from
 data/toy.py's source, image helpers from data/images.py, the CSV reader from data/tabular.py with what it
 uses, so none of them can drift from the engine's), same modules in the same order after
-`torch.manual_seed(weights_seed)` (so the same
-initial weights), same batches, loss, penalty, optimizer and schedule. On the CPU its per-epoch losses
+`torch.manual_seed(weights_seed)` (so the same initial weights), same batches, loss, penalty, optimizer
+and schedule. On the CPU its per-epoch losses
 match `Experiment.fit()` to ~1e-6. Code for the model, optimizer and schedule is rendered from the
-engine's own builders, so a new option in the registries is exported without touching this file.
+engine's own builders, and the loss and penalty are the very code strings the engine compiles
+(objectives.loss_code, penalty_code), so a new option in the registries is exported without touching this file.
 """
 from __future__ import annotations
 
@@ -50,10 +51,10 @@ def export_script(spec: ExperimentSpec, dataset: Dataset | None = None, num_thre
         "changes": json.dumps([c.to_dict() for c in t.changes]),
         "device": _device_code(t.device), "settings": _data_settings(spec),
         "data_code": _data_code(spec.data.name), "model_code": _model_code(spec, data),
-        "loss_code": loss_expression(t.loss, data.task),
-        "correct_code": correct_expression(data.task),
+        "loss_code": objectives.loss_code(t.loss, data.task),
+        "correct_code": objectives.correct_code(data.task),
         "optimizer": _call(objectives.make_optimizer(t, [nn.Parameter(torch.zeros(1))]), "model.parameters()"),
-        "penalty": _penalty_code(t.regularization),
+        "penalty": objectives.penalty_code(t.regularization) or "",
         "scheduler": _call(scheduler, "optimizer") if scheduler is not None else "",
         "patience": t.early_stopping_patience,
     }
@@ -66,29 +67,6 @@ def export_script(spec: ExperimentSpec, dataset: Dataset | None = None, num_thre
     return re.sub(r"\n{4,}", "\n\n\n", script)  # dropped definitions leave no gaps over two blank lines
 
 
-def loss_expression(loss: str, task: str) -> str:
-    """Python for objectives.compute_loss(loss, task, out, y), written out for this one task."""
-    if task == "multiclass":
-        if loss == "cross_entropy":
-            return "F.cross_entropy(out, y)"
-        target = "F.one_hot(y, out.shape[1]).to(out.dtype)"
-        if loss == "bce":
-            return f"F.binary_cross_entropy_with_logits(out, {target})"
-        return f"F.{_regression_loss(loss)}(out.softmax(1), {target})"
-    if task == "binary":
-        if loss in objectives.CLASSIFICATION_ONLY_LOSSES:
-            return "F.binary_cross_entropy_with_logits(out.squeeze(1), y)"
-        return f"F.{_regression_loss(loss)}(out.squeeze(1).sigmoid(), y)"
-    return f"F.{_regression_loss(loss)}(out.squeeze(1), y)"
-
-
-def correct_expression(task: str) -> str:
-    """Python for objectives.count_correct(task, out, y)."""
-    if task == "multiclass":
-        return "(out.argmax(1) == y).sum()"
-    return "((out.squeeze(1) > 0).to(y.dtype) == y).sum()"
-
-
 def module_code(module: nn.Module) -> str:
     """`nn.Linear(in_features=2, out_features=8)`: the module's repr as a call, arguments at defaults dropped."""
     call = ast.parse("nn." + repr(module), mode="eval").body
@@ -97,10 +75,6 @@ def module_code(module: nn.Module) -> str:
                      defaults[k.arg].default is inspect.Parameter.empty or
                      ast.literal_eval(k.value) != defaults[k.arg].default]
     return ast.unparse(call)
-
-
-def _regression_loss(loss: str) -> str:
-    return objectives._REGRESSION_LOSSES[loss].__name__
 
 
 def _experiment_comment(spec: ExperimentSpec) -> str:
@@ -212,12 +186,6 @@ def _call(obj, first_arg: str) -> str:
             args.append(f"{name}={values[name]!r}")
     home = "torch.optim" if getattr(torch.optim, cls.__name__, None) is cls else cls.__module__
     return f"{home}.{cls.__name__}({', '.join(args)})"
-
-
-def _penalty_code(kind: str) -> str:
-    if kind == "l1":
-        return "reg_rate * sum(w.abs().sum() for w in weights)  # L1: rate * sum |w|"
-    return "reg_rate * 0.5 * sum((w * w).sum() for w in weights)  # L2: rate * sum w^2 / 2"
 
 
 def _switch(script: str, name: str, keep: bool) -> str:

@@ -1,11 +1,13 @@
 """What training minimises and how: losses per task, penalties, optimizers, schedules, devices."""
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .registry import CLASSIFICATION_ONLY_LOSSES, OPTIMIZERS, SCHEDULES, applies
+from .registry import CLASSIFICATION_ONLY_LOSSES, OPTIMIZERS, PENALTIES, SCHEDULES, applies
 from .spec import SpecError, TrainSpec
 
 _REGRESSION_LOSSES = {"mse": F.mse_loss, "mae": F.l1_loss, "huber": F.huber_loss}
@@ -17,32 +19,46 @@ def check_loss(loss: str, task: str, dataset: str) -> None:
                                       "use mse, mae or huber")
 
 
-def compute_loss(loss: str, task: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean loss of a batch. `out` is the raw output (B, n_outputs); `y` as in Dataset.
+def loss_code(loss: str, task: str) -> str:
+    """The Python that computes `loss` for `task` from the raw output `out` (B, n_outputs) and `y` (as in Dataset).
 
     Classification outputs are logits: bce and cross_entropy use them directly; mse/mae/huber compare
-    the predicted probabilities (sigmoid, or softmax for several classes) with the 0/1 targets.
+    the predicted probabilities (sigmoid, or softmax for several classes) with the 0/1 targets. The engine
+    compiles this and the exported script writes it out, so both compute the same loss.
     """
     if task == "multiclass":
         if loss == "cross_entropy":
-            return F.cross_entropy(out, y)
-        target = F.one_hot(y, out.shape[1]).to(out.dtype)
+            return "F.cross_entropy(out, y)"
+        target = "F.one_hot(y, out.shape[1]).to(out.dtype)"
         if loss == "bce":
-            return F.binary_cross_entropy_with_logits(out, target)
-        return _REGRESSION_LOSSES[loss](out.softmax(1), target)
-    out = out.squeeze(1)  # (B, 1) -> (B,)
-    if task == "binary":
-        if loss in CLASSIFICATION_ONLY_LOSSES:
-            return F.binary_cross_entropy_with_logits(out, y)
-        return _REGRESSION_LOSSES[loss](out.sigmoid(), y)
-    return _REGRESSION_LOSSES[loss](out, y)
+            return f"F.binary_cross_entropy_with_logits(out, {target})"
+        return f"F.{_REGRESSION_LOSSES[loss].__name__}(out.softmax(1), {target})"
+    if task == "binary" and loss in CLASSIFICATION_ONLY_LOSSES:
+        return "F.binary_cross_entropy_with_logits(out.squeeze(1), y)"
+    probabilities = ".sigmoid()" if task == "binary" else ""
+    return f"F.{_REGRESSION_LOSSES[loss].__name__}(out.squeeze(1){probabilities}, y)"
+
+
+def correct_code(task: str) -> str:
+    """The Python that counts a batch's correct predictions, as a 0-d tensor (no device sync)."""
+    if task == "multiclass":
+        return "(out.argmax(1) == y).sum()"
+    return "((out.squeeze(1) > 0).to(y.dtype) == y).sum()"
+
+
+@functools.cache
+def _compiled(code: str, *names: str):
+    return eval(f"lambda {', '.join(names)}: {code}", {"F": F})  # noqa: S307 - our own code strings, never a user's
+
+
+def compute_loss(loss: str, task: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean loss of a batch (see loss_code)."""
+    return _compiled(loss_code(loss, task), "out", "y")(out, y)
 
 
 def count_correct(task: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Correct predictions in a batch, as a 0-d tensor (no device sync)."""
-    if task == "multiclass":
-        return (out.argmax(1) == y).sum()
-    return ((out.squeeze(1) > 0).to(y.dtype) == y).sum()
+    return _compiled(correct_code(task), "out", "y")(out, y)
 
 
 def penalised_weights(model: nn.Module) -> list[torch.Tensor]:
@@ -50,13 +66,18 @@ def penalised_weights(model: nn.Module) -> list[torch.Tensor]:
     return [p for name, p in model.named_parameters() if name.endswith("weight") and p.dim() > 1]
 
 
+def penalty_code(kind: str) -> str | None:
+    """The Python for the penalty `kind` (registry.PENALTIES) over `weights` at `reg_rate`, or None."""
+    term = PENALTIES[kind]
+    return None if term is None else f"reg_rate * sum({term} for w in weights)"
+
+
 def penalty(kind: str, rate: float, weights: list[torch.Tensor]) -> torch.Tensor | float:
-    """TF Playground's penalties: l1 = rate * sum|w|, l2 = rate * sum w^2 / 2."""
-    if kind == "none" or rate == 0:
+    """rate * the sum of registry.PENALTIES[kind]'s term over `weights`; 0.0 without one."""
+    code = penalty_code(kind)
+    if code is None or rate == 0:
         return 0.0
-    if kind == "l1":
-        return rate * sum(w.abs().sum() for w in weights)
-    return rate * 0.5 * sum((w * w).sum() for w in weights)
+    return _compiled(code, "reg_rate", "weights")(rate, weights)
 
 
 def make_optimizer(spec: TrainSpec, params) -> torch.optim.Optimizer:

@@ -31,13 +31,21 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "nadam": torch.optim.NAdam,
 }
 
-# Losses are applied by train.compute_loss, which adapts them to the task (binary/multiclass/regression).
+# Losses are applied by objectives.compute_loss, which adapts them to the task (binary/multiclass/regression).
 LOSSES: tuple[str, ...] = ("cross_entropy", "bce", "mse", "mae", "huber")
 CLASSIFICATION_ONLY_LOSSES: tuple[str, ...] = ("cross_entropy", "bce")
 
 DEFAULT_LOSS: dict[str, str] = {"binary": "bce", "multiclass": "cross_entropy", "regression": "mse"}  # per task
 
-REGULARIZATIONS: tuple[str, ...] = ("none", "l1", "l2")
+# Weight penalties (TF Playground's): name -> the Python for one weight tensor `w`'s term, or None. The loss
+# gains reg_rate * sum(term for each weight matrix and kernel); the engine compiles the term and the exported
+# script writes it out, so a new entry trains and exports as is.
+PENALTIES: dict[str, str | None] = {
+    "none": None,
+    "l1": "w.abs().sum()",          # rate * sum |w|
+    "l2": "0.5 * (w * w).sum()",    # rate * sum w^2 / 2
+}
+REGULARIZATIONS: tuple[str, ...] = tuple(PENALTIES)
 # Learning-rate schedules, stepped once per epoch: name -> (train spec, optimizer) -> scheduler, or None.
 # The exporter writes the constructor call back from the built scheduler, so a new entry exports as is.
 SCHEDULES: dict[str, Callable[..., torch.optim.lr_scheduler.LRScheduler] | None] = {
