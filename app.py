@@ -2,7 +2,7 @@
 import streamlit as st
 
 from playground.run import hold_training
-from ui import session
+from ui import build, play
 from ui.live import freeze_loaded_objects
 from ui.share import shared_experiment
 
@@ -18,8 +18,8 @@ pages = [
     st.Page("pages/inspect.py", title="Inspect", icon=":material/biotech:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
 ]
-# the experiment each page edits; the share link and the sidebar's Share expander follow it
-PAGE_SLOTS = {"playground": session.PLAYGROUND, "build": session.MAIN, "train": session.MAIN}
+# the experiment each page edits (declared by its module); the share link and the sidebar's Share expander follow it
+PAGE_SLOTS = {"playground": play.SLOT, "build": build.SLOT, "train": build.SLOT}
 
 page = st.navigation(pages)
 slot = PAGE_SLOTS.get(page.url_path or "playground")

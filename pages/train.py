@@ -5,11 +5,10 @@ import streamlit as st
 from playground import Run, Snapshot
 from playground.charts import accuracy_figure, loss_figure
 from ui import session
+from ui.build import SLOT  # Train trains the experiment Build edits
 from ui.controls import train_controls
 from ui.live import live_view, status_message
 from ui.live_chart import live_chart
-
-SLOT = session.MAIN
 
 
 def start() -> None:
