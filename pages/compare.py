@@ -16,7 +16,7 @@ def session_runs() -> dict[str, FinishedRun]:
         run = current_run(slot)
         snap = run.snapshot() if run is not None else None
         if snap is not None and snap.step > 0:
-            runs[name] = FinishedRun(name, run.exp.spec, snap.history, snap.state)
+            runs[name] = FinishedRun(name, run.spec, snap.history, snap.state)
     return runs
 
 

@@ -30,7 +30,7 @@ with right:
 run = pg.ensure_run(settings.to_spec(spec))
 if run is not None:  # None only if the very first settings cannot be built; ensure_run has said why
     with bar[0]:
-        pg.run_buttons(run)
+        pg.run_buttons(run.snapshot())
     with bar[1]:
         live_view(run, pg.draw_epoch)
     with left:

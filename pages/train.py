@@ -59,7 +59,7 @@ def draw(run: Run, snap: Snapshot) -> None:
         columns[3].metric("Learning rate", f"{last.lr:.3g}")
     left, right = st.columns(2)
     with left:
-        live_chart(loss_figure(snap.history, snap.step_losses, snap.loss_stride, run.exp.steps_per_epoch,
+        live_chart(loss_figure(snap.history, snap.step_losses, snap.loss_stride, snap.steps_per_epoch,
                                changes=snap.changes), "train_loss_chart")
     with right:
         live_chart(accuracy_figure(snap.history), "train_accuracy_chart")
@@ -85,6 +85,6 @@ run = session.current_run(SLOT)
 with main:
     buttons(run, spec_ok)
     if run is not None:
-        if run.exp.spec.latest() != session.get_spec(SLOT).latest():
+        if run.spec.latest() != session.get_spec(SLOT).latest():
             st.info("The settings have changed since this run started; Start begins a new run with them.")
         live_view(run, draw)

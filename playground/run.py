@@ -23,6 +23,8 @@ from typing import Any, Callable, Iterator
 import pandas as pd
 import torch
 
+from .data import Dataset
+from .spec import ExperimentSpec
 from .train import DONE_STATES, Experiment, StepMetrics
 
 SLICE_SECONDS = 0.02
@@ -84,7 +86,13 @@ class Snapshot:
     loss_stride: int            # step_losses[i] is the loss of step i * loss_stride + 1
     telemetry_rows: list[dict]  # the telemetry samples; rows are never changed once recorded
     latest: dict[str, dict]     # newest telemetry row per layer
-    changes: list[dict] = ()    # settings changed while it trained, as in train.changes: {"step": 40, "lr": 0.1}
+    spec: ExperimentSpec        # the run's experiment, with the settings changed while it trained (train.changes)
+    steps_per_epoch: int        # at the batch size now in force
+
+    @property
+    def changes(self) -> list[dict]:
+        """The settings changed while it trained, as in the experiment file: {"step": 40, "lr": 0.1}."""
+        return [c.to_dict() for c in self.spec.train.changes]
 
     @cached_property
     def telemetry(self) -> pd.DataFrame:
@@ -211,10 +219,20 @@ class Run:
             return self.exp.steps_to_epoch_end()
 
     def read(self, query: Callable[..., Any], *args: Any) -> Any:
-        """`query(experiment, *args)` between two steps: a named query, e.g. `run.read(Experiment.decision_grid,
+        """`query(experiment, *args)` between two steps: a named query, e.g. `run.read(plane.decision_grid,
         60, 6.0)` or one of playground.inspection's."""
         with self._lock:
             return query(self.exp, *args)
+
+    @property
+    def spec(self) -> ExperimentSpec:
+        """The run's experiment as it stands, with the settings changed while it trained."""
+        return self.exp.spec
+
+    @property
+    def dataset(self) -> Dataset:
+        """The run's data (it never changes while the run trains)."""
+        return self.exp.data
 
     def snapshot(self) -> Snapshot:
         with self._lock:
@@ -227,4 +245,4 @@ class Run:
                 steps_per_second=exp.step_count / exp.seconds if exp.seconds > 0 else 0.0,
                 history=exp.history_frame(), step_losses=losses[::stride], loss_stride=stride,
                 telemetry_rows=list(exp.telemetry.rows), latest={k: dict(v) for k, v in exp.telemetry.latest.items()},
-                changes=[c.to_dict() for c in exp.spec.train.changes])
+                spec=exp.spec, steps_per_epoch=exp.steps_per_epoch)

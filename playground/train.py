@@ -22,7 +22,6 @@ import pandas as pd
 import torch
 
 from .data import Dataset, load_dataset
-from .data.toy import feature_columns, plane_points
 from .model import Network
 from .objectives import (check_loss, compute_loss, count_correct, make_optimizer, make_scheduler,
                          penalised_weights, penalty, resolve_device)
@@ -259,19 +258,6 @@ class Experiment:
     def history_frame(self) -> pd.DataFrame:
         """Per-epoch metrics, columns as metrics.csv."""
         return pd.DataFrame(self.history, columns=METRIC_COLUMNS)
-
-    @torch.no_grad()
-    def decision_grid(self, resolution: int = 60, extent: float = 6.0) -> dict:
-        """Toy sets: the model's output over a (resolution x resolution) grid of (x1, x2) in [-extent, extent].
-
-        Returns {"x1": (R,), "x2": (R,), "z": (R, R)} with z the probability of class 1 (binary) or the
-        predicted value (regression); row i is x2[i].
-        """
-        axis, points = plane_points(resolution, extent)
-        x = feature_columns(points, self.data.feature_names).to(self.device)
-        out = self.model.predict(x).squeeze(1)
-        z = out.sigmoid() if self.data.task == "binary" else out
-        return {"x1": axis.tolist(), "x2": axis.tolist(), "z": z.reshape(resolution, resolution).cpu().tolist()}
 
     def metadata(self) -> dict:
         """What a reader needs to reproduce this run: seed, versions, device, determinism settings."""

@@ -12,7 +12,7 @@ from playground.charts import (accuracy_figure, dataset_thumbnails, decision_bou
                                network_diagram, theme)
 from playground.charts.training import NAN_GREY, rgb
 from playground.data.toy import plane_points
-from playground.neurons import dense_weights, neuron_maps
+from playground.plane import decision_grid, dense_weights, neuron_maps
 from playground.train import METRIC_COLUMNS
 
 
@@ -195,7 +195,7 @@ def test_neuron_maps_match_the_decision_grid_and_a_hand_computed_unit(exp):
     maps = neuron_maps(exp, resolution=7, extent=3.0)
     assert [m.shape for m in maps["inputs"]] == [(7, 7)] * 3
     assert [m.shape for m in maps["hidden"]] == [(3, 7, 7), (2, 7, 7)]  # the dropout block has no units
-    grid = exp.decision_grid(7, 3.0)
+    grid = decision_grid(exp, 7, 3.0)
     assert maps["output"] == pytest.approx(np.array(grid["z"]), abs=1e-6)
     axis, points = plane_points(7, 3.0)
     assert maps["axis"] == pytest.approx(axis.numpy())

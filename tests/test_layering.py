@@ -66,11 +66,13 @@ UI_FILES = sorted((ENGINE.parent / "pages").glob("*.py")) + sorted((ENGINE.paren
 
 @pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.name)
 def test_pages_and_ui_read_a_run_through_named_queries_and_never_run_torch(path):
-    """No `run.read(lambda ...)` reaching into the experiment's internals, and no torch in the UI."""
+    """No `run.read(lambda ...)` and no `run.exp` reaching into the experiment's internals, and no torch in the UI."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "read" and node.args:
             assert not isinstance(node.args[0], ast.Lambda), f"{path.name}:{node.lineno}: use a named query"
+        if isinstance(node, ast.Attribute) and node.attr == "exp":
+            assert False, f"{path.name}:{node.lineno}: read the run through Run, Snapshot or a named query"
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
             assert not any(n.split(".")[0] == "torch" for n in names), f"{path.name}:{node.lineno} imports torch"

@@ -7,11 +7,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from playground import Experiment, ExperimentSpec, SpecError, TrainingDiverged
-from playground import registry
+from playground import Experiment, ExperimentSpec, SpecError, TrainingDiverged, registry
 from playground.data import TASKS, Dataset
-from playground.objectives import (compute_loss, count_correct, make_optimizer, make_scheduler, penalised_weights,
-                                   penalty, resolve_device)
+from playground.objectives import (
+    compute_loss,
+    count_correct,
+    make_optimizer,
+    make_scheduler,
+    penalised_weights,
+    penalty,
+    resolve_device,
+)
+from playground.plane import decision_grid
 from playground.spec import TrainSpec
 from playground.train import METRIC_COLUMNS
 
@@ -318,7 +325,7 @@ def test_fit_continues_and_training_mode_survives_evaluation(make_exp):
 
 def test_decision_grid_and_metadata(make_exp):
     exp = make_exp(epochs=1)
-    grid = exp.decision_grid(resolution=7, extent=2.0)
+    grid = decision_grid(exp, resolution=7, extent=2.0)
     z = torch.tensor(grid["z"])
     assert z.shape == (7, 7) and grid["x1"][0] == -2.0 and grid["x2"][-1] == 2.0
     assert ((0 <= z) & (z <= 1)).all()

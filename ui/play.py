@@ -8,19 +8,17 @@ old one is archived by ui.session.
 """
 from __future__ import annotations
 
-import math
 import secrets
 from dataclasses import replace
 
-import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from playground import Experiment, ExperimentSpec, Run, Snapshot, SpecError, registry
+from playground import ExperimentSpec, Run, Snapshot, SpecError, registry
 from playground.charts import dataset_thumbnails, decision_boundary_figure, loss_figure, network_diagram
 from playground.data import DATASETS, TOY_DATASETS, TOY_FEATURES
 from playground.data.toy import make_toy
-from playground.neurons import diagram_view
+from playground.plane import decision_grid, diagram_view, toy_points
 from playground.play_settings import MAX_HIDDEN_LAYERS, MAX_UNITS, PlaySettings
 from playground.registry import RANGES
 
@@ -129,23 +127,23 @@ def ensure_run(candidate: ExperimentSpec) -> Run | None:
     stored = session.get_spec(SLOT)
     if run is None:  # a stored spec with changes (from a link) replays them
         return session.new_run(stored if stored.latest() == candidate else candidate, SLOT)
-    if run.exp.spec.latest() == candidate or session.change_live(candidate, SLOT):
+    if run.spec.latest() == candidate or session.change_live(candidate, SLOT):
         return run
     return session.new_run(candidate, SLOT) or run
 
 
-def run_buttons(run: Run) -> None:
+def run_buttons(snap: Snapshot) -> None:
     """Play/Pause, Step (one epoch), Reset and Restart in a row; callbacks act on the run current when clicked."""
-    running = run.state == "running"
+    running = snap.state == "running"
     with st.container(horizontal=True):
         st.button("Pause" if running else "Play", icon=":material/pause:" if running else ":material/play_arrow:",
-                  key="pg_play", type="primary", on_click=_play_pause, disabled=run.exp.done)
-        st.button("Step", icon=":material/skip_next:", key="pg_step", on_click=_step, disabled=run.exp.done,
+                  key="pg_play", type="primary", on_click=_play_pause, disabled=snap.done)
+        st.button("Step", icon=":material/skip_next:", key="pg_step", on_click=_step, disabled=snap.done,
                   help="train one epoch, then pause")
         st.button("Reset", icon=":material/restart_alt:", key="pg_reset", on_click=_reset,
                   help="new random weights, epoch 0; the old run is kept for Compare")
         st.button("Restart", icon=":material/replay:", key="pg_restart", on_click=_restart,
-                  help=f"the same starting weights again (weights seed {run.exp.spec.weights_seed}), epoch 0")
+                  help=f"the same starting weights again (weights seed {snap.spec.weights_seed}), epoch 0")
 
 
 def _play_pause() -> None:
@@ -173,45 +171,32 @@ def _restart() -> None:
     session.new_run(session.get_spec(SLOT).latest(), SLOT)
 
 
-def plane_extent(points: np.ndarray) -> float:
-    """Half-width of the plotted plane: TF Playground's 6, or less for data that spans less (linear)."""
-    return min(6.0, math.ceil(float(np.abs(points).max()) * 2.1) / 2)
-
-
 # The live parts are three fragments, each drawn inside the container it lives in: a fragment writing
 # into containers made outside it failed now and then under load (StreamlitInvalidLayoutContextError).
 def draw_epoch(run: Run, snap: Snapshot) -> None:
-    st.metric("Epoch", f"{snap.epoch:,}", help=f"weights seed {run.exp.spec.weights_seed}: Reset draws new "
+    st.metric("Epoch", f"{snap.epoch:,}", help=f"weights seed {snap.spec.weights_seed}: Reset draws new "
                                                "weights, Restart starts again from these")
-
-
-def _plane(run: Run) -> tuple[np.ndarray, np.ndarray, float]:
-    data = run.exp.data
-    points, labels = data.points_train.cpu().numpy(), data.y_train.cpu().numpy()
-    return points, labels, plane_extent(points)
 
 
 def draw_diagram(run: Run, snap: Snapshot) -> None:
     """The network diagram: links by weight, and what each input, neuron and the output computes."""
-    data = run.exp.data
-    _, labels, extent = _plane(run)
-    maps, weights = run.read(diagram_view, NODE_GRID, extent)
-    output_range = (0.0, 1.0) if data.task == "binary" else (float(labels.min()), float(labels.max()))
-    live_chart(network_diagram(weights, maps, data.feature_names, output_range, height=430), "pg_diagram",
+    data = run.read(toy_points)
+    maps, weights = run.read(diagram_view, NODE_GRID, data.extent)
+    live_chart(network_diagram(weights, maps, data.feature_names, data.output_range, height=430), "pg_diagram",
                config={"displayModeBar": False})
 
 
 def draw_output(run: Run, snap: Snapshot, show_test: bool, discretize: bool) -> None:
     """Losses, the decision map with the data on top, the loss curve and the run's status."""
-    data = run.exp.data
-    points, labels, extent = _plane(run)
-    grid = run.read(Experiment.decision_grid, GRID, extent)
+    data = run.read(toy_points)
+    grid = run.read(decision_grid, GRID, data.extent)
     last = snap.history.iloc[-1] if len(snap.history) else None
     st.markdown(f"Test loss **{last.test_loss:.3f}** · Training loss **{last.train_loss:.3f}**"
                 if last is not None else "Test loss — · Training loss —")
-    test = (data.points_test.cpu().numpy(), data.y_test.cpu().numpy()) if show_test else (None, None)
-    live_chart(decision_boundary_figure(grid, points, labels, data.task, *test, discretize=discretize, height=360),
+    test = (data.test, data.test_labels) if show_test else (None, None)
+    live_chart(decision_boundary_figure(grid, data.train, data.train_labels, data.task, *test, discretize=discretize,
+                                        height=360),
                "pg_boundary", config={"displayModeBar": False})
-    live_chart(loss_figure(snap.history, snap.step_losses, snap.loss_stride, run.exp.steps_per_epoch, height=200,
+    live_chart(loss_figure(snap.history, snap.step_losses, snap.loss_stride, snap.steps_per_epoch, height=200,
                            changes=snap.changes), "pg_loss", config={"displayModeBar": False})
     status_message(snap)

@@ -104,11 +104,11 @@ def change_live(candidate: ExperimentSpec, slot: str = MAIN) -> bool:
     run = current_run(slot)
     if run is None or run.state not in ("running", "paused"):
         return False
-    live = run.exp.spec.live_difference(candidate)
+    live = run.spec.live_difference(candidate)
     if live is None:
         return False
     run.change(**live)
-    set_spec(run.exp.spec, slot)
+    set_spec(run.spec, slot)
     return True
 
 
@@ -140,7 +140,7 @@ def _archive(run: Run) -> None:
         return
     runs = finished_runs()
     number = st.session_state["runs_archived"] = st.session_state.get("runs_archived", 0) + 1  # unique past the cap
-    runs.append(FinishedRun(f"run {number}", run.exp.spec, snap.history, snap.state))
+    runs.append(FinishedRun(f"run {number}", run.spec, snap.history, snap.state))
     del runs[:-MAX_FINISHED_RUNS]
 
 

@@ -138,9 +138,9 @@ def _script(spec_json: str, num_threads: int, _dataset=None) -> str:
 
 
 def _export_code(spec: ExperimentSpec, run: Run | None) -> None:
-    same_data = run is not None and run.exp.spec.data == spec.data
-    dataset = run.exp.data if same_data else None
-    threads = run.num_threads if run is not None and run.exp.spec == spec else spec.train.num_threads
+    same_data = run is not None and run.spec.data == spec.data
+    dataset = run.dataset if same_data else None
+    threads = run.num_threads if run is not None and run.spec == spec else spec.train.num_threads
     try:
         script = _script(spec.to_json(), threads, dataset)
     except (SpecError, DataError) as e:

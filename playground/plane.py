@@ -1,0 +1,91 @@
+"""Views of the toy sets' (x1, x2) plane: the decision map, what each unit computes (TF Playground's node
+pictures) and the plotted extent.
+
+The model views are named queries: call them between two training steps (`run.read(diagram_view, 20, 6.0)`),
+as they read the live model.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from .data.toy import feature_columns, plane_points
+from .telemetry import capture_activations
+
+PLANE_HALF_WIDTH = 6.0  # TF Playground's plane is [-6, 6]^2
+
+
+def plane_extent(points: np.ndarray) -> float:
+    """Half-width of the plotted plane: TF Playground's 6, or less for data that spans less (linear)."""
+    return min(PLANE_HALF_WIDTH, math.ceil(float(np.abs(points).max()) * 2.1) / 2)
+
+
+@dataclass(frozen=True)
+class ToyPoints:
+    """A toy run's data as the plane draws it (numpy, on the CPU)."""
+    train: np.ndarray            # (n, 2) points (x1, x2)
+    train_labels: np.ndarray
+    test: np.ndarray
+    test_labels: np.ndarray
+    task: str
+    feature_names: tuple[str, ...]
+    extent: float                # half-width of the plotted plane
+    output_range: tuple[float, float]  # what the output's colours span: probabilities, or the targets' range
+
+
+def toy_points(exp) -> ToyPoints:
+    """The experiment's toy data; it never changes while the run trains."""
+    data = exp.data
+    train, labels = data.points_train.cpu().numpy(), data.y_train.cpu().numpy()
+    output_range = (0.0, 1.0) if data.task == "binary" else (float(labels.min()), float(labels.max()))
+    return ToyPoints(train, labels, data.points_test.cpu().numpy(), data.y_test.cpu().numpy(), data.task,
+                     tuple(data.feature_names), plane_extent(train), output_range)
+
+
+@torch.no_grad()
+def decision_grid(exp, resolution: int = 60, extent: float = PLANE_HALF_WIDTH) -> dict:
+    """The model's output over a (resolution x resolution) grid of (x1, x2) in [-extent, extent].
+
+    Returns {"x1": (R,), "x2": (R,), "z": (R, R)} with z the probability of class 1 (binary) or the
+    predicted value (regression); row i is x2[i].
+    """
+    axis, points = plane_points(resolution, extent)
+    x = feature_columns(points, exp.data.feature_names).to(exp.device)
+    out = exp.model.predict(x).squeeze(1)
+    z = out.sigmoid() if exp.data.task == "binary" else out
+    return {"x1": axis.tolist(), "x2": axis.tolist(), "z": z.reshape(resolution, resolution).cpu().tolist()}
+
+
+def dense_weights(model: nn.Module) -> list[np.ndarray]:
+    """Weight matrices (out, in) of the Linear layers, input side first."""
+    return [m.weight.detach().cpu().numpy().copy() for m in model.modules() if isinstance(m, nn.Linear)]
+
+
+@torch.no_grad()
+def neuron_maps(exp, resolution: int = 30, extent: float = PLANE_HALF_WIDTH) -> dict:
+    """Every input feature, hidden unit and the output over the plane, for an Experiment on a toy set.
+
+    Returns {"axis": (R,), "inputs": [(R, R) per feature], "hidden": [(units, R, R) per dense block],
+    "output": (R, R)} as numpy arrays; the output is the class-1 probability (binary) or the prediction.
+    Only dense blocks count as hidden layers (dropout and batchnorm blocks have no units of their own).
+    """
+    axis, points = plane_points(resolution, extent)
+    x = feature_columns(points, exp.data.feature_names)
+    outputs = capture_activations(exp.model, x.to(exp.device))
+    side = (resolution, resolution)
+    hidden = [out.T.reshape(-1, *side).numpy() for name, out in outputs.items()
+              if name.startswith("dense_") and out.dim() == 2]
+    out = outputs["output"][:, 0]
+    if exp.data.task == "binary":
+        out = out.sigmoid()
+    return {"axis": axis.numpy(), "inputs": [x[:, i].reshape(side).numpy() for i in range(x.shape[1])],
+            "hidden": hidden, "output": out.reshape(side).numpy()}
+
+
+def diagram_view(exp, resolution: int, extent: float) -> tuple[dict, list[np.ndarray]]:
+    """What the network diagram draws, read at one instant: (neuron_maps, dense_weights)."""
+    return neuron_maps(exp, resolution, extent), dense_weights(exp.model)
