@@ -4,6 +4,7 @@ import io
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 import torch
 
@@ -130,7 +131,7 @@ def test_network_diagram_links_by_sign_and_width_with_one_hover_per_weight():
     links = [t for t in fig.data if t.mode == "lines"]
     positive = [t for t in links if t.line.color == theme.POSITIVE]
     negative = [t for t in links if t.line.color == theme.NEGATIVE]
-    assert sum(t.x.count(None) for t in positive) == 6 and sum(t.x.count(None) for t in negative) == 3
+    assert sum(np.isnan(t.x).sum() for t in positive) == 6 and sum(np.isnan(t.x).sum() for t in negative) == 3  # a gap after each link
     widths = {t.line.width for t in links}
     assert min(widths) < 2 and max(widths) > 9           # |w| 0 is thin, |w| 6 (clamped at 5) is widest
     (hover,) = [t for t in fig.data if t.name == "weights"]
@@ -144,7 +145,7 @@ def test_network_diagram_of_a_diverged_run_draws_nan_weights_as_grey_links():
     maps = {"inputs": [np.full((2, 2), np.nan)] * 2, "hidden": [np.full((3, 2, 2), np.nan)], "output": np.zeros((2, 2))}
     fig = network_diagram(weights, maps)
     (broken,) = [t for t in fig.data if t.name == "non-finite weights"]
-    assert broken.x.count(None) == 2 and broken.line.color == "#9e9e9e"
+    assert np.isnan(broken.x).sum() == 2 and broken.line.color == "#9e9e9e"
     assert "range -1 to 1" in fig.data[-1].hovertext[0]               # an all-NaN input map still gets a range
     assert (png_pixels(fig.layout.images[0].source) == NAN_GREY).all()  # and is drawn grey
 
@@ -211,3 +212,18 @@ def test_dense_weights_are_the_linear_matrices_in_order(exp):
     weights = dense_weights(exp.model)
     assert [w.shape for w in weights] == [(3, 3), (2, 3), (1, 2)]
     assert np.array_equal(weights[0], exp.model.dense_0[0].weight.detach().numpy())
+
+
+def test_live_figures_are_valid_plotly_although_built_unvalidated():
+    """theme.figure skips plotly's validation for speed: validating each live chart's figure here still
+    catches a misspelt property or a bad value."""
+    history = pd.DataFrame({"epoch": [1, 2], "step": [5, 10], "train_loss": [1.0, 0.5], "test_loss": [1.1, 0.6],
+                            "train_accuracy": [0.5, 0.8], "test_accuracy": [0.4, 0.7]})
+    grid = {"x1": [-1.0, 0.0, 1.0], "x2": [-1.0, 0.0, 1.0], "z": np.zeros((3, 3)).tolist()}
+    points, labels = np.zeros((4, 2)), np.array([0.0, 1.0, 0.0, 1.0])
+    maps = {"inputs": [np.zeros((2, 2))] * 2, "hidden": [np.zeros((3, 2, 2))], "output": np.zeros((2, 2))}
+    figures = [loss_figure(history, [1.0] * 10, 1, 5, log_y=True, changes=[{"step": 3, "lr": 0.1}]),
+               accuracy_figure(history), decision_boundary_figure(grid, points, labels, "binary", points, labels),
+               decision_boundary_figure(grid, points, labels, "regression"), network_diagram(WEIGHTS, maps)]
+    for fig in figures:
+        go.Figure(fig.to_dict())  # raises ValueError on an invalid property

@@ -80,5 +80,5 @@ def _serve_plotly_js() -> None:
 def live_chart(fig: go.Figure, key: str, config: dict | None = None) -> None:
     """Draw `fig` in the chart `key`, updating it in place if the page already shows it."""
     _serve_plotly_js()
-    fig.update_layout(uirevision=key)
+    fig.layout["uirevision"] = key
     _live_chart(key=key, data={"figure": fig.to_json(), "config": {"responsive": True, **(config or {})}})

@@ -17,9 +17,25 @@ TEMPLATE = "plotly_white"
 pio.templates.default = TEMPLATE
 
 
+def layout(x_title: str, y_title: str, height: int, xaxis: dict | None = None, yaxis: dict | None = None,
+           **more) -> dict:
+    """The layout every chart shares, as a plain dict: height, tight margins, a legend above, axis titles."""
+    return dict(height=height, margin=dict(l=10, r=10, t=30, b=10),
+                legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
+                xaxis=dict(title=dict(text=x_title), **(xaxis or {})),
+                yaxis=dict(title=dict(text=y_title), **(yaxis or {})), **more)
+
+
 def style(fig: go.Figure, x_title: str, y_title: str, height: int) -> go.Figure:
-    """The layout every chart shares: height, tight margins, a legend above, axis titles."""
-    fig.update_layout(dict(height=height, margin=dict(l=10, r=10, t=30, b=10),  # nested dicts: plotly parses
-                           legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),  # each "a_b" key path,
-                           xaxis=dict(title=dict(text=x_title)), yaxis=dict(title=dict(text=y_title))))  # slowly
-    return fig
+    """`layout` applied to a figure built with plotly's objects (the static charts)."""
+    return fig.update_layout(layout(x_title, y_title, height))
+
+
+def figure(data: list[dict], layout: dict) -> go.Figure:
+    """A figure from plain dicts, left unvalidated (`_validate=False`).
+
+    The live charts are rebuilt on every redraw, and plotly's validation of each property was nine tenths
+    of building one (bench/README.md). tests/test_charts_training.py validates every live chart's figure
+    once, so a misspelt property still fails a test.
+    """
+    return go.Figure({"data": data, "layout": layout}, _validate=False)

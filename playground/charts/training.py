@@ -62,41 +62,39 @@ def loss_figure(history: pd.DataFrame, step_losses: Sequence[float] = (), loss_s
     given. `changes` are a run's train.changes as JSON (`{"step": 40, "lr": 0.1}`). Curves longer than
     MAX_CURVE_POINTS are thinned evenly.
     """
-    fig = go.Figure()
+    traces = []
     if len(step_losses) and steps_per_epoch:
         steps = np.arange(len(step_losses)) * loss_stride + 1
         x, y = _thin(_epoch_at(steps, history, steps_per_epoch), np.asarray(step_losses, dtype=np.float32),
                      MAX_CURVE_POINTS)
-        fig.add_scatter(x=x, y=y, name="batch loss", mode="lines", line=dict(color=theme.TRAIN, width=1),
-                        opacity=0.25)
+        traces.append(dict(type="scatter", x=x, y=y, name="batch loss", mode="lines",
+                           line=dict(color=theme.TRAIN, width=1), opacity=0.25))
     epochs = history["epoch"].to_numpy()
     for split, colour in (("train", theme.TRAIN), ("test", theme.TEST)):
         x, y = _thin(epochs, history[f"{split}_loss"].to_numpy(dtype=float), MAX_CURVE_POINTS)
-        fig.add_scatter(x=x, y=y, name=f"{split} loss", mode=_mode(len(x)), line=dict(color=colour, width=2.5))
+        traces.append(dict(type="scatter", x=x, y=y, name=f"{split} loss", mode=_mode(len(x)),
+                           line=dict(color=colour, width=2.5)))
     if len(changes) and steps_per_epoch:
         at = _epoch_at(np.array([c["step"] for c in changes], dtype=float), history, steps_per_epoch)
         labels = [", ".join(f"{k} {v:g}" for k, v in c.items() if k != "step") for c in changes]
-        fig.add_scatter(x=at, y=np.zeros(len(at)), name="changed", mode="markers+text", text=labels,
-                        textposition="top center", marker=dict(symbol="triangle-up", size=10, color=theme.CHANGE),
-                        hovertemplate="epoch %{x:.1f}: %{text}<extra></extra>", cliponaxis=False)
-    theme.style(fig, "epoch", "loss", height)
-    if log_y:
-        fig.update_yaxes(type="log")
-    return fig
+        traces.append(dict(type="scatter", x=at, y=np.zeros(len(at)), name="changed", mode="markers+text",
+                           text=labels, textposition="top center", cliponaxis=False,
+                           marker=dict(symbol="triangle-up", size=10, color=theme.CHANGE),
+                           hovertemplate="epoch %{x:.1f}: %{text}<extra></extra>"))
+    return theme.figure(traces, theme.layout("epoch", "loss", height, yaxis=dict(type="log") if log_y else None))
 
 
 def accuracy_figure(history: pd.DataFrame, height: int = 300) -> go.Figure:
     """Train and test accuracy per epoch; a regression history (no accuracy) gets a note instead."""
-    fig = go.Figure()
-    for split, colour in (("train", theme.TRAIN), ("test", theme.TEST)):
-        fig.add_scatter(x=history["epoch"], y=history[f"{split}_accuracy"], name=f"{split} accuracy",
-                        mode=_mode(len(history)), line=dict(color=colour, width=2.5))
-    theme.style(fig, "epoch", "accuracy", height)
-    fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
+    traces = [dict(type="scatter", x=history["epoch"].to_numpy(), y=history[f"{split}_accuracy"].to_numpy(dtype=float),
+                   name=f"{split} accuracy", mode=_mode(len(history)), line=dict(color=colour, width=2.5))
+              for split, colour in (("train", theme.TRAIN), ("test", theme.TEST))]
+    notes = []
     if len(history) and history["train_accuracy"].isna().all():
-        fig.add_annotation(text="accuracy applies to classification; this is a regression task",
-                           showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
-    return fig
+        notes.append(dict(text="accuracy applies to classification; this is a regression task", showarrow=False,
+                          xref="paper", yref="paper", x=0.5, y=0.5))
+    return theme.figure(traces, theme.layout("epoch", "accuracy", height, yaxis=dict(range=[0, 1.02], tickformat=".0%"),
+                                             annotations=notes))
 
 
 def _label_range(labels: np.ndarray) -> tuple[float, float]:
@@ -105,7 +103,7 @@ def _label_range(labels: np.ndarray) -> tuple[float, float]:
 
 
 def _points_trace(points: np.ndarray, labels: np.ndarray, task: str, name: str, outline: str,
-                  size: int = 6) -> go.Scatter:
+                  size: int = 6) -> dict:
     """Data points: class colours for classification, the shared colour axis for regression.
 
     Classes are 0/1 numbers on a two-colour scale, not a colour string per point: plotly validates each
@@ -115,14 +113,14 @@ def _points_trace(points: np.ndarray, labels: np.ndarray, task: str, name: str, 
         colour = dict(color=labels, coloraxis="coloraxis")
     else:
         colour = dict(color=(np.asarray(labels) > 0.5).astype(np.float32), colorscale=theme.CLASSES, cmin=0, cmax=1)
-    return go.Scatter(x=points[:, 0], y=points[:, 1], mode="markers", name=name,
-                      marker=dict(size=size, line=dict(color=outline, width=1), **colour))
+    return dict(type="scatter", x=points[:, 0], y=points[:, 1], mode="markers", name=name,
+                marker=dict(size=size, line=dict(color=outline, width=1), **colour))
 
 
 def decision_boundary_figure(grid: Mapping, points: np.ndarray, labels: np.ndarray, task: str = "binary",
                              test_points: np.ndarray | None = None, test_labels: np.ndarray | None = None,
                              discretize: bool = False, height: int = 420) -> go.Figure:
-    """The model's output over the plane (`Experiment.decision_grid()`) with the data points on top.
+    """The model's output over the plane (`plane.decision_grid`) with the data points on top.
 
     Binary: z is the class-1 probability on [0, 1] (`discretize` shows the predicted class instead).
     Regression: z and the points share one colour scale spanning the training labels.
@@ -134,17 +132,16 @@ def decision_boundary_figure(grid: Mapping, points: np.ndarray, labels: np.ndarr
         lo, hi = 0.0, 1.0
         if discretize:
             z = (z >= 0.5).astype(np.float32)
-    fig = go.Figure(go.Heatmap(x=grid["x1"], y=grid["x2"], z=z, coloraxis="coloraxis", name="model output",
-                               opacity=0.85, hovertemplate="x1 %{x:.2f}<br>x2 %{y:.2f}<br>output %{z:.3f}"))
-    fig.add_trace(_points_trace(np.asarray(points), np.asarray(labels), task, "train", "white"))
+    x1, x2 = np.asarray(grid["x1"], dtype=np.float32), np.asarray(grid["x2"], dtype=np.float32)
+    traces = [dict(type="heatmap", x=x1, y=x2, z=z, coloraxis="coloraxis", name="model output",
+                   opacity=0.85, hovertemplate="x1 %{x:.2f}<br>x2 %{y:.2f}<br>output %{z:.3f}"),
+              _points_trace(np.asarray(points), np.asarray(labels), task, "train", "white")]
     if test_points is not None and len(test_points):
-        fig.add_trace(_points_trace(np.asarray(test_points), np.asarray(test_labels), task, "test", "black"))
-    theme.style(fig, "x1", "x2", height)
-    fig.update_layout(coloraxis=dict(colorscale=theme.DIVERGING, cmin=lo, cmax=hi,
-                                     colorbar=dict(thickness=10, len=0.8)))
-    fig.update_xaxes(range=[grid["x1"][0], grid["x1"][-1]], constrain="domain")
-    fig.update_yaxes(range=[grid["x2"][0], grid["x2"][-1]], scaleanchor="x", constrain="domain")
-    return fig
+        traces.append(_points_trace(np.asarray(test_points), np.asarray(test_labels), task, "test", "black"))
+    return theme.figure(traces, theme.layout(
+        "x1", "x2", height, xaxis=dict(range=[float(x1[0]), float(x1[-1])], constrain="domain"),
+        yaxis=dict(range=[float(x2[0]), float(x2[-1])], scaleanchor="x", constrain="domain"),
+        coloraxis=dict(colorscale=theme.DIVERGING, cmin=lo, cmax=hi, colorbar=dict(thickness=10, len=0.8))))
 
 
 def dataset_thumbnails(sets: Mapping[str, tuple[np.ndarray, np.ndarray, str]], selected: str | None = None,
@@ -159,7 +156,8 @@ def dataset_thumbnails(sets: Mapping[str, tuple[np.ndarray, np.ndarray, str]], s
         trace = _points_trace(np.asarray(points), np.asarray(labels), task, name, "rgba(0,0,0,0)", size=3)
         if task == "regression":  # thumbnails have no shared colour axis: colour each by its own label range
             lo, hi = _label_range(np.asarray(labels))
-            trace.marker.update(coloraxis=None, colorscale=theme.DIVERGING, cmin=lo, cmax=hi)
+            del trace["marker"]["coloraxis"]
+            trace["marker"].update(colorscale=theme.DIVERGING, cmin=lo, cmax=hi)
         cell = dict(row=i // cols + 1, col=i % cols + 1)
         fig.add_trace(trace, **cell)
         reach = 1.05 * float(np.abs(points).max())  # square, centred view as on the decision map
@@ -190,24 +188,30 @@ def _width_class(v: float) -> int:
 
 
 def _link_traces(nodes, weights: Sequence[np.ndarray], names) -> list[dict]:
-    """Links coloured by the weight's sign and as wide as |weight| (clamped), grouped into a few traces."""
-    groups: dict[tuple[bool, int], tuple[list, list]] = {}
-    mid_x, mid_y, hover = [], [], []
+    """Links coloured by the weight's sign and as wide as |weight| (clamped), grouped into a few traces.
+
+    Each group is one line trace whose segments are separated by NaN (a gap to plotly.js), as float32
+    arrays: they travel as compact typed arrays, where lists went through plotly's encoder item by item.
+    """
+    groups: dict[tuple[bool, int], list[tuple]] = {}
+    mids, hover = [], []
     for layer, w in enumerate(weights):
         for i in range(w.shape[0]):
             for j in range(w.shape[1]):
                 (x0, y0), (x1, y1), v = nodes[layer][j], nodes[layer + 1][i], float(w[i, j])
                 bucket = _width_class(v)
-                xs, ys = groups.setdefault((bucket >= 0 and v >= 0, bucket), ([], []))
-                xs += [x0, x1, None]
-                ys += [y0, y1, None]
-                mid_x.append((x0 + x1) / 2)
-                mid_y.append((y0 + y1) / 2)
+                groups.setdefault((bucket >= 0 and v >= 0, bucket), []).append((x0, y0, x1, y1))
+                mids.append(((x0 + x1) / 2, (y0 + y1) / 2))
                 hover.append(f"{names[layer][j]} → {names[layer + 1][i]}<br>weight {v:.3f}")
-    traces = [dict(type="scatter", x=xs, y=ys, mode="lines", hoverinfo="skip", showlegend=False,
-                   name=_link_name(positive, bucket), line=_link_line(positive, bucket))
-              for (positive, bucket), (xs, ys) in sorted(groups.items())]
-    traces.append(dict(type="scatter", x=mid_x, y=mid_y, mode="markers", marker=dict(size=8, opacity=0),
+    traces = []
+    for (positive, bucket), segments in sorted(groups.items()):
+        ends = np.array(segments, dtype=np.float32)  # (links, 4): x0 y0 x1 y1
+        gap = np.full(len(ends), np.nan, dtype=np.float32)
+        traces.append(dict(type="scatter", x=np.stack([ends[:, 0], ends[:, 2], gap], 1).ravel(),
+                           y=np.stack([ends[:, 1], ends[:, 3], gap], 1).ravel(), mode="lines", hoverinfo="skip",
+                           showlegend=False, name=_link_name(positive, bucket), line=_link_line(positive, bucket)))
+    mid = np.array(mids, dtype=np.float32).reshape(-1, 2)
+    traces.append(dict(type="scatter", x=mid[:, 0], y=mid[:, 1], mode="markers", marker=dict(size=8, opacity=0),
                        hovertext=hover, hoverinfo="text", showlegend=False, name="weights"))
     return traces
 
@@ -249,8 +253,8 @@ def network_diagram(weights: Sequence[np.ndarray], maps: Mapping | None = None,
                     height: int = 420) -> go.Figure:
     """The network as TF Playground draws it: nodes per layer, links by weight sign and size.
 
-    `weights` are the Linear matrices (out, in), input side first (`neurons.dense_weights`). With `maps`
-    (`neurons.neuron_maps`), each node shows what it computes over the input plane as a small image.
+    `weights` are the Linear matrices (out, in), input side first (`plane.dense_weights`). With `maps`
+    (`plane.neuron_maps`), each node shows what it computes over the input plane as a small image.
     """
     sizes = [weights[0].shape[1], *(w.shape[0] for w in weights)]
     nodes, names = _layout_nodes(sizes), _node_names(sizes, input_names)
@@ -270,7 +274,7 @@ def network_diagram(weights: Sequence[np.ndarray], maps: Mapping | None = None,
               for layer, n in enumerate(sizes)]
     labels = [dict(x=x - 0.28, y=y, text=name, showarrow=False, xanchor="right", font=dict(size=11))
               for (x, y), name in zip(nodes[0], names[0])]
-    return go.Figure(traces, dict(
+    return theme.figure(traces, dict(
         height=height, margin=dict(l=60, r=10, t=10, b=10), showlegend=False,
         xaxis=dict(range=x_range, visible=False), yaxis=dict(range=y_range, visible=False),
         annotations=titles + labels, **layout))
