@@ -4,10 +4,10 @@ The script follows train.py's rules (its module docstring): same data (toy gener
 data/toy.py's source, image helpers from data/images.py, the CSV reader from data/tabular.py with what it
 uses, so none of them can drift from the engine's), same modules in the same order after
 `torch.manual_seed(weights_seed)` (so the same initial weights), same batches, loss, penalty, optimizer
-and schedule. On the CPU its per-epoch losses
-match `Experiment.fit()` to ~1e-6. Code for the model, optimizer and schedule is rendered from the
-engine's own builders, and the loss and penalty are the very code strings the engine compiles
-(objectives.loss_code, penalty_code), so a new option in the registries is exported without touching this file.
+and schedule. On the CPU its per-epoch losses match `Experiment.fit()` to ~1e-6. Code for the model,
+optimizer and schedule is rendered from the engine's own builders, and the loss and penalty are the very
+code strings the engine compiles (objectives.loss_code, penalty_code), so a new option in the registries
+is exported without touching this file.
 """
 from __future__ import annotations
 
@@ -41,6 +41,7 @@ def export_script(spec: ExperimentSpec, dataset: Dataset | None = None, num_thre
     objectives.check_loss(t.loss, data.task, data.name)  # what Experiment refuses is not exported either
     classify = data.task != "regression"
     scheduler = objectives.make_scheduler(t, torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=t.lr))
+    penalty = objectives.penalty_code(t.regularization)
     parts = {
         "title": f"Train a {len(spec.model.layers)}-layer network on {spec.data.name} ({data.task}).",
         "needs": _requirements(spec.data.name),
@@ -54,14 +55,14 @@ def export_script(spec: ExperimentSpec, dataset: Dataset | None = None, num_thre
         "loss_code": objectives.loss_code(t.loss, data.task),
         "correct_code": objectives.correct_code(data.task),
         "optimizer": _call(objectives.make_optimizer(t, [nn.Parameter(torch.zeros(1))]), "model.parameters()"),
-        "penalty": objectives.penalty_code(t.regularization) or "",
+        "penalty": penalty or "",
         "scheduler": _call(scheduler, "optimizer") if scheduler is not None else "",
         "patience": t.early_stopping_patience,
     }
     script = Template(templates.SCRIPT).substitute(parts)
     script = _switch(script, "CLASSIFY", classify)
     script = _switch(script, "SCHEDULE", scheduler is not None)
-    script = _switch(script, "PENALTY", t.regularization != "none")
+    script = _switch(script, "PENALTY", penalty is not None)
     script = _switch(script, "CHANGES", bool(t.changes))
     script = _switch(script, "PATIENCE", t.early_stopping_patience is not None)
     return re.sub(r"\n{4,}", "\n\n\n", script)  # dropped definitions leave no gaps over two blank lines

@@ -10,7 +10,7 @@ from torch import nn
 from .registry import CLASSIFICATION_ONLY_LOSSES, OPTIMIZERS, PENALTIES, SCHEDULES, applies
 from .spec import SpecError, TrainSpec
 
-_REGRESSION_LOSSES = {"mse": F.mse_loss, "mae": F.l1_loss, "huber": F.huber_loss}
+_REGRESSION_LOSSES = {"mse": "mse_loss", "mae": "l1_loss", "huber": "huber_loss"}  # torch.nn.functional's names
 
 
 def check_loss(loss: str, task: str, dataset: str) -> None:
@@ -19,6 +19,7 @@ def check_loss(loss: str, task: str, dataset: str) -> None:
                                       "use mse, mae or huber")
 
 
+@functools.cache  # called on every training step
 def loss_code(loss: str, task: str) -> str:
     """The Python that computes `loss` for `task` from the raw output `out` (B, n_outputs) and `y` (as in Dataset).
 
@@ -32,13 +33,14 @@ def loss_code(loss: str, task: str) -> str:
         target = "F.one_hot(y, out.shape[1]).to(out.dtype)"
         if loss == "bce":
             return f"F.binary_cross_entropy_with_logits(out, {target})"
-        return f"F.{_REGRESSION_LOSSES[loss].__name__}(out.softmax(1), {target})"
+        return f"F.{_REGRESSION_LOSSES[loss]}(out.softmax(1), {target})"
     if task == "binary" and loss in CLASSIFICATION_ONLY_LOSSES:
         return "F.binary_cross_entropy_with_logits(out.squeeze(1), y)"
     probabilities = ".sigmoid()" if task == "binary" else ""
-    return f"F.{_REGRESSION_LOSSES[loss].__name__}(out.squeeze(1){probabilities}, y)"
+    return f"F.{_REGRESSION_LOSSES[loss]}(out.squeeze(1){probabilities}, y)"
 
 
+@functools.cache
 def correct_code(task: str) -> str:
     """The Python that counts a batch's correct predictions, as a 0-d tensor (no device sync)."""
     if task == "multiclass":
@@ -66,6 +68,7 @@ def penalised_weights(model: nn.Module) -> list[torch.Tensor]:
     return [p for name, p in model.named_parameters() if name.endswith("weight") and p.dim() > 1]
 
 
+@functools.cache
 def penalty_code(kind: str) -> str | None:
     """The Python for the penalty `kind` (registry.PENALTIES) over `weights` at `reg_rate`, or None."""
     term = PENALTIES[kind]

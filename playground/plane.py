@@ -50,14 +50,15 @@ def toy_points(exp) -> ToyPoints:
 def decision_grid(exp, resolution: int = 60, extent: float = PLANE_HALF_WIDTH) -> dict:
     """The model's output over a (resolution x resolution) grid of (x1, x2) in [-extent, extent].
 
-    Returns {"x1": (R,), "x2": (R,), "z": (R, R)} with z the probability of class 1 (binary) or the
+    Returns {"x1": (R,), "x2": (R,), "z": (R, R)} as float32 numpy arrays, z the probability of class 1 (binary) or the
     predicted value (regression); row i is x2[i].
     """
     axis, points = plane_points(resolution, extent)
     x = feature_columns(points, exp.data.feature_names).to(exp.device)
     out = exp.model.predict(x).squeeze(1)
     z = out.sigmoid() if exp.data.task == "binary" else out
-    return {"x1": axis.tolist(), "x2": axis.tolist(), "z": z.reshape(resolution, resolution).cpu().tolist()}
+    axis = axis.numpy()
+    return {"x1": axis, "x2": axis, "z": z.reshape(resolution, resolution).cpu().numpy()}
 
 
 def dense_weights(model: nn.Module) -> list[np.ndarray]:
