@@ -16,12 +16,13 @@ import inspect
 import json
 import re
 import textwrap
-from string import Template
+from pathlib import Path
+
+import jinja2
 
 import torch
 from torch import nn
 
-from . import export_templates as templates
 from . import objectives, quoting
 from .data import DATASETS, Dataset, load_dataset, tabular, toy
 from .data import base as data_base
@@ -31,6 +32,9 @@ from .model import describe_shape, plan
 from .spec import ExperimentSpec
 
 _HIDDEN = {"self", "params", "optimizer", "last_epoch"}  # constructor arguments the script passes itself
+_TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+                                undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                                keep_trailing_newline=True, autoescape=False)
 
 
 def export_script(spec: ExperimentSpec, dataset: Dataset | None = None, num_threads: int | None = None) -> str:
@@ -39,9 +43,8 @@ def export_script(spec: ExperimentSpec, dataset: Dataset | None = None, num_thre
     data = dataset if dataset is not None else load_dataset(spec.data, spec.seed)
     t = spec.train
     objectives.check_loss(t.loss, data.task, data.name)  # what Experiment refuses is not exported either
-    classify = data.task != "regression"
     scheduler = objectives.make_scheduler(t, torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=t.lr))
-    penalty = objectives.penalty_code(t.regularization)
+    kind = DATASETS[spec.data.name].kind
     parts = {
         "title": f"Train a {len(spec.model.layers)}-layer network on {spec.data.name} ({data.task}).",
         "needs": _requirements(spec.data.name),
@@ -49,22 +52,21 @@ def export_script(spec: ExperimentSpec, dataset: Dataset | None = None, num_thre
         "imports": _imports(spec.data.name),
         "seed": spec.seed, "weights_seed": spec.weights_seed, "epochs": t.epochs, "batch_size": t.batch_size,
         "num_threads": num_threads or t.num_threads, "reg_rate": t.reg_rate,
-        "changes": json.dumps([c.to_dict() for c in t.changes]),
+        "changes": json.dumps([c.to_dict() for c in t.changes]) if t.changes else None,
         "device": _device_code(t.device), "settings": _data_settings(spec),
-        "data_code": _data_code(spec.data.name), "model_code": _model_code(spec, data),
+        "data_kind": spec.data.name if spec.data.name == "digits" else kind,
+        "torchvision_class": getattr(images.SOURCES.get(spec.data.name), "torchvision_class", None),
+        **_copied_data_code(spec.data.name),
+        "model_code": _model_code(spec, data),
         "loss_code": objectives.loss_code(t.loss, data.task),
+        "classify": data.task != "regression",
         "correct_code": objectives.correct_code(data.task),
         "optimizer": _call(objectives.make_optimizer(t, [nn.Parameter(torch.zeros(1))]), "model.parameters()"),
-        "penalty": penalty or "",
-        "scheduler": _call(scheduler, "optimizer") if scheduler is not None else "",
+        "penalty": objectives.penalty_code(t.regularization),
+        "scheduler": _call(scheduler, "optimizer") if scheduler is not None else None,
         "patience": t.early_stopping_patience,
     }
-    script = Template(templates.SCRIPT).substitute(parts)
-    script = _switch(script, "CLASSIFY", classify)
-    script = _switch(script, "SCHEDULE", scheduler is not None)
-    script = _switch(script, "PENALTY", penalty is not None)
-    script = _switch(script, "CHANGES", bool(t.changes))
-    script = _switch(script, "PATIENCE", t.early_stopping_patience is not None)
+    script = _TEMPLATES.get_template("script.py.jinja").render(parts)
     return re.sub(r"\n{4,}", "\n\n\n", script)  # dropped definitions leave no gaps over two blank lines
 
 
@@ -144,23 +146,21 @@ def _source_body(module, skip: tuple[str, ...] = ()) -> str:
     return "\n\n\n".join(kept).strip()
 
 
-def _data_code(name: str) -> str:
+def _copied_data_code(name: str) -> dict[str, str]:
+    """The engine's own data code the script carries (so the two cannot drift), and where it came from."""
     kind = DATASETS[name].kind
     if kind == "toy":
-        return "# The toy generators, copied from the playground (playground/data/toy.py).\n\n" + \
-            _source_body(toy) + "\n\n\n" + templates.TOY_LOADER
+        return {"copied_from": "The toy generators, copied from the playground (playground/data/toy.py).",
+                "copied_code": _source_body(toy)}
     if kind == "csv":
-        copied = "\n\n\n".join(_source_body(m, skip) for m, skip in (
-            (quoting, ()), (data_base, ("TASKS",)), (tabular, ("shared_csv_dir", "load_csv_dataset"))))
-        return ("# The CSV reader, copied from the playground (playground/quoting.py, data/base.py, data/tabular.py):\n"
-                "# the same task rule, checks and standardisation, so the script reads the table as the app did.\n\n" +
-                copied + "\n\n\n" + templates.CSV_LOADER)
+        return {"copied_from": "The CSV reader, copied from the playground (playground/quoting.py, data/base.py, "
+                               "data/tabular.py):\n# the same task rule, checks and standardisation, so the script "
+                               "reads the table as the app did.",
+                "copied_code": "\n\n\n".join(_source_body(m, skip) for m, skip in (
+                    (quoting, ()), (data_base, ("TASKS",)), (tabular, ("shared_csv_dir", "load_csv_dataset"))))}
     helpers = [images._subset, images._to_float] + ([images._digits] if name == "digits" else [images._decode])
-    copied = "\n\n\n".join(inspect.getsource(f).strip() for f in helpers)
-    loader = templates.DIGITS_SPLIT if name == "digits" else Template(templates.TORCHVISION_SPLIT).substitute(
-        cls=images.SOURCES[name].torchvision_class)
-    return ("# Image helpers, copied from the playground (playground/data/images.py).\n\n" + copied +
-            "\n\n\n" + Template(templates.IMAGE_LOADER).substitute(split=loader))
+    return {"copied_from": "Image helpers, copied from the playground (playground/data/images.py).",
+            "copied_code": "\n\n\n".join(inspect.getsource(f).strip() for f in helpers)}
 
 
 def _model_code(spec: ExperimentSpec, data: Dataset) -> str:
@@ -187,16 +187,3 @@ def _call(obj, first_arg: str) -> str:
             args.append(f"{name}={values[name]!r}")
     home = "torch.optim" if getattr(torch.optim, cls.__name__, None) is cls else cls.__module__
     return f"{home}.{cls.__name__}({', '.join(args)})"
-
-
-def _switch(script: str, name: str, keep: bool) -> str:
-    """Keep or drop the lines tagged `# [NAME]` / `# [not NAME]`; the tags themselves are removed."""
-    out = []
-    for line in script.splitlines():
-        for tag, wanted in ((f"  # [{name}]", keep), (f"  # [not {name}]", not keep)):
-            if line.endswith(tag):
-                line = line[:-len(tag)] if wanted else None
-                break
-        if line is not None:
-            out.append(line)
-    return "\n".join(out) + "\n"
