@@ -19,7 +19,7 @@ from typing import Iterator
 
 from . import checkpoint
 from .data import DataError
-from .export import export_script
+from .export import export_notebook, export_script
 from .registry import DEVICES
 from .spec import ExperimentSpec, SpecError
 from .train import Experiment
@@ -53,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     validate.set_defaults(run=_validate)
     export = commands.add_parser("export", help="write a standalone PyTorch script that trains the experiment")
     export.add_argument("experiment", help="experiment JSON file")
-    export.add_argument("-o", "--output", type=Path, help="script file to write (default: print it)")
+    export.add_argument("-o", "--output", type=Path, help="file to write (default: print it)")
+    export.add_argument("--notebook", action="store_true",
+                        help="write a Jupyter notebook (.ipynb): the same code in cells, with notes and a loss chart")
     export.set_defaults(run=_export)
     datasets = commands.add_parser("datasets", help="list datasets: what is built in, cached or needs a download")
     datasets.set_defaults(run=_datasets)
@@ -170,12 +172,13 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    script = export_script(load_spec(args.experiment))
+    text = (export_notebook if args.notebook else export_script)(load_spec(args.experiment))
     if args.output is None:
-        sys.stdout.write(script)
+        sys.stdout.write(text)
     else:
-        args.output.write_text(script, encoding="utf-8")
-        print(f"wrote {args.output}; run it with: python {args.output}", file=sys.stderr)
+        args.output.write_text(text, encoding="utf-8")
+        how = f"open it in Jupyter: jupyter lab {args.output}" if args.notebook else f"run it with: python {args.output}"
+        print(f"wrote {args.output}; {how}", file=sys.stderr)
     return 0
 
 

@@ -19,6 +19,7 @@ import textwrap
 from pathlib import Path
 
 import jinja2
+import nbformat
 
 import torch
 from torch import nn
@@ -40,12 +41,42 @@ _TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).pa
 def export_script(spec: ExperimentSpec, dataset: Dataset | None = None, num_threads: int | None = None) -> str:
     """The script's source. `dataset` (already loaded) saves reading the data to learn its shape;
     `num_threads` is the CPU thread count the run used, if a Run capped the spec's."""
+    return _render(_values(spec, dataset, num_threads, notebook=False))
+
+
+def export_notebook(spec: ExperimentSpec, dataset: Dataset | None = None, num_threads: int | None = None) -> str:
+    """The same code as a Jupyter notebook (.ipynb JSON): the docstring and each section's title and comments
+    as markdown, the code between them as cells, then the run and a Plotly chart of its losses."""
+    source = _render(_values(spec, dataset, num_threads, notebook=True))
+    intro = ast.get_docstring(ast.parse(source))
+    head, *sections = re.split(r"^# ---- ", source[source.index('"""', 3) + 3:], flags=re.M)
+    cells = [nbformat.v4.new_markdown_cell("# " + intro), nbformat.v4.new_code_cell(head.strip())]
+    for section in sections:
+        title, _, rest = section.partition("\n")
+        lines = rest.splitlines()
+        n = next((i for i, line in enumerate(lines) if not line.startswith("#")), len(lines))
+        text = "\n".join(line[2:] if line.startswith("# ") else line[1:] for line in lines[:n])
+        cells.append(nbformat.v4.new_markdown_cell(f"## {title.rstrip(' -').capitalize()}\n\n{text}".strip()))
+        if code := "\n".join(lines[n:]).strip():
+            cells.append(nbformat.v4.new_code_cell(code))
+    notebook = nbformat.v4.new_notebook(cells=cells, metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    return nbformat.writes(notebook)
+
+
+def _render(values: dict) -> str:
+    script = _TEMPLATES.get_template("script.py.jinja").render(values)
+    return re.sub(r"\n{4,}", "\n\n\n", script)  # dropped definitions leave no gaps over two blank lines
+
+
+def _values(spec: ExperimentSpec, dataset: Dataset | None, num_threads: int | None, notebook: bool) -> dict:
+    """What the template is filled in with."""
     data = dataset if dataset is not None else load_dataset(spec.data, spec.seed)
     t = spec.train
     objectives.check_loss(t.loss, data.task, data.name)  # what Experiment refuses is not exported either
     scheduler = objectives.make_scheduler(t, torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=t.lr))
     kind = DATASETS[spec.data.name].kind
-    parts = {
+    return {
         "title": f"Train a {len(spec.model.layers)}-layer network on {spec.data.name} ({data.task}).",
         "needs": _requirements(spec.data.name),
         "experiment": _experiment_comment(spec),
@@ -65,9 +96,9 @@ def export_script(spec: ExperimentSpec, dataset: Dataset | None = None, num_thre
         "penalty": objectives.penalty_code(t.regularization),
         "scheduler": _call(scheduler, "optimizer") if scheduler is not None else None,
         "patience": t.early_stopping_patience,
+        "notebook": notebook,
+        "experiment_json": "\n".join("# " + line for line in spec.to_json().splitlines()) if notebook else None,
     }
-    script = _TEMPLATES.get_template("script.py.jinja").render(parts)
-    return re.sub(r"\n{4,}", "\n\n\n", script)  # dropped definitions leave no gaps over two blank lines
 
 
 def module_code(module: nn.Module) -> str:

@@ -132,6 +132,19 @@ def test_export_without_output_prints_the_script(tmp_path, capsys):
     assert capsys.readouterr().out.startswith('"""Train a 1-layer network on plane (regression).')
 
 
+def test_export_notebook_writes_a_valid_notebook_with_the_scripts_code(tmp_path, capsys):
+    import nbformat
+
+    path = write(tmp_path, "exp.json", REGRESSION)
+    assert main(["export", str(path), "--notebook", "-o", str(tmp_path / "train.ipynb")]) == 0
+    assert "open it in Jupyter" in capsys.readouterr().err
+    notebook = nbformat.read(tmp_path / "train.ipynb", as_version=4)
+    nbformat.validate(notebook)
+    code = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
+    compile(code, "train.ipynb", "exec")
+    assert "nn.Linear(in_features=2, out_features=4)" in code and code.rstrip().endswith("figure.show()")
+
+
 @pytest.mark.slow
 def test_datasets_lists_what_is_available(tmp_path):
     done = playground("datasets", cwd=tmp_path)

@@ -1,4 +1,5 @@
 """The exported script: it runs as is and reproduces Experiment.fit()'s per-epoch losses; every option exports."""
+import json
 import re
 import subprocess
 import sys
@@ -213,3 +214,30 @@ def test_a_csv_script_carries_the_engines_own_reader(tmp_path):
     for function in (tabular.read_csv_bytes, tabular.dataset_from_frame, tabular._numeric_column, tabular._target):
         assert inspect.getsource(function).strip() in script
     assert "shared_csv_dir" not in script and "load_csv_dataset" not in script  # the app's, not the script's
+
+
+@pytest.mark.slow
+def test_the_notebook_runs_top_to_bottom_in_a_fresh_kernel_and_reproduces_the_engine(tmp_path):
+    import nbclient
+    import nbformat
+
+    from playground.export import export_notebook
+
+    spec = ExperimentSpec.from_dict({"seed": 2, "data": {"name": "circle", "n_samples": 80},
+                                     "model": {"layers": [{"type": "dense", "units": 4, "activation": "tanh"}]},
+                                     "train": {"optimizer": "adam", "regularization": "l2", "reg_rate": 0.001,
+                                               "schedule": "step", "lr_step_size": 2, "epochs": 4, "device": "cpu"}})
+    notebook = nbformat.reads(export_notebook(spec), as_version=4)
+    nbformat.validate(notebook)
+    nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert_same_losses([(int(e), float(a), float(b)) for e, a, b in EPOCH_LINE.findall(printed)], Experiment(spec).fit())
+    assert any("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs)  # the loss chart was drawn
+    titles = [c.source.splitlines()[0] for c in notebook.cells if c.cell_type == "markdown"]
+    assert titles[1:] == ["## The experiment", "## Settings, from the experiment", "## Data",
+                          "## Model: the hidden stack, then an output layer sized to the task",
+                          "## Loss and evaluation", "## The optimizer and the training loop", "## Train",
+                          "## The loss curves"]
+    assert json.loads(notebook.cells[2].source.split("```json")[1].split("```")[0]) == spec.to_dict()

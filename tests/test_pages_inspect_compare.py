@@ -259,7 +259,8 @@ def test_export_code_and_json_download(share):
     code = [c.value for c in at.code]
     assert any("import torch" in c and "Adam" in c for c in code)
     labels = [b.proto.label for b in at.get("download_button")]
-    assert labels == ["Download experiment (JSON)", "Download train_script.py"]  # no run yet: no checkpoint
+    assert labels == ["Download experiment (JSON)", "Download train_script.py",
+                      "Download notebook (.ipynb)"]  # no run yet: no checkpoint
 
 
 def test_checkpoint_download_and_upload(share, trained):

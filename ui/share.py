@@ -19,7 +19,7 @@ import streamlit as st
 
 from playground import DataError, ExperimentSpec, Run, SpecError
 from playground.checkpoint import MAX_CHECKPOINT_BYTES, CheckpointError, checkpoint_bytes, load_checkpoint_bytes
-from playground.export import export_script
+from playground.export import export_notebook, export_script
 from playground.spec import MAX_SPEC_BYTES
 from ui.session import MAIN, adopt_run, check_outside_spec, current_run, get_spec, load_spec
 
@@ -132,9 +132,11 @@ def _load_checkpoint_file(upload, slot: str) -> str:
 
 
 @st.cache_data(max_entries=100, show_spinner=False)
-def _script(spec_json: str, num_threads: int, _dataset=None) -> str:
-    """export_script, cached per experiment (it is pure); `_dataset` (not hashed) skips reloading the data."""
-    return export_script(ExperimentSpec.from_json(spec_json), _dataset, num_threads)
+def _exported(spec_json: str, num_threads: int, notebook: bool, _dataset=None) -> str:
+    """The script or notebook, cached per experiment (export is pure); `_dataset` (not hashed) skips
+    reloading the data."""
+    export = export_notebook if notebook else export_script
+    return export(ExperimentSpec.from_json(spec_json), _dataset, num_threads)
 
 
 def _export_code(spec: ExperimentSpec, run: Run | None) -> None:
@@ -142,12 +144,16 @@ def _export_code(spec: ExperimentSpec, run: Run | None) -> None:
     dataset = run.dataset if same_data else None
     threads = run.num_threads if run is not None and run.spec == spec else spec.train.num_threads
     try:
-        script = _script(spec.to_json(), threads, dataset)
+        script = _exported(spec.to_json(), threads, False, dataset)
     except (SpecError, DataError) as e:
         st.error(f"This experiment cannot be exported yet — {e}")
         return
-    st.download_button("Download train_script.py", script, "train_script.py", "text/x-python",
-                       key="share_download_script")
+    with st.container(horizontal=True):
+        st.download_button("Download train_script.py", script, "train_script.py", "text/x-python",
+                           key="share_download_script")
+        st.download_button("Download notebook (.ipynb)", lambda: _exported(spec.to_json(), threads, True, dataset),
+                           "train_notebook.ipynb", "application/x-ipynb+json", key="share_download_notebook",
+                           help="The same code in Jupyter cells, with a note on each part and a chart of the losses")
     st.code(script, language="python")
 
 
@@ -164,7 +170,7 @@ def share_controls(slot: str = MAIN) -> None:
                            key="share_download_json")
         _once_per_file(st.file_uploader("Load an experiment (JSON)", type=["json"], max_upload_size=1,
                                         key="share_upload_json"), "_share_json_outcome", _load_spec_file, slot)
-        with st.popover("Export PyTorch code"):
+        with st.popover("Export PyTorch code or notebook"):
             _export_code(spec, run)
         if run is not None:
             st.download_button("Download checkpoint (.safetensors)", lambda: run.read(checkpoint_bytes),
