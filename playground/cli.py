@@ -17,11 +17,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
+from tqdm import tqdm
+
 from . import checkpoint
 from .data import DataError
 from .export import export_notebook, export_script
 from .registry import DEVICES
 from .spec import ExperimentSpec, SpecError
+from .tensorboard_log import TensorBoardLog
 from .train import Experiment
 
 EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 3, 130
@@ -47,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int, help="override train.epochs")
     train.add_argument("--device", choices=DEVICES, help="override train.device")
     train.add_argument("--out", type=Path, help="write metrics.csv, experiment.json and model.safetensors here")
+    train.add_argument("--tensorboard", type=Path, metavar="DIR",
+                       help="also log losses, norms and histograms for `tensorboard --logdir DIR` (needs tensorboard)")
+    train.add_argument("--quiet", action="store_true", help="no progress bar: about ten plain progress lines")
     train.set_defaults(run=_train)
     validate = commands.add_parser("validate", help="check an experiment: fields, data and layer shapes")
     validate.add_argument("experiment", help="experiment JSON file")
@@ -73,29 +79,37 @@ def load_spec(path: str, epochs: int | None = None, device: str | None = None) -
 
 def _train(args: argparse.Namespace) -> int:
     exp = Experiment(load_spec(args.experiment, args.epochs, args.device))
+    log = TensorBoardLog(args.tensorboard) if args.tensorboard else None  # a missing package fails before training
+    progress = _Progress(exp, bar=sys.stderr.isatty() and not args.quiet)
     if args.out is None:
-        return _train_and_report(exp, None)
+        return _train_and_report(exp, None, progress, log)
     args.out.mkdir(parents=True, exist_ok=True)  # a bad --out fails now, not after training
     with _locked(args.out):
         if (args.out / METRICS_FILE).exists():
             print(f"note: replacing the results already in {args.out}", file=sys.stderr)
-        return _train_and_report(exp, args.out)
+        return _train_and_report(exp, args.out, progress, log)
 
 
-def _train_and_report(exp: Experiment, out: Path | None) -> int:
-    every = max(1, exp.spec.train.epochs // 10)  # about ten progress lines per run
+def _train_and_report(exp: Experiment, out: Path | None, progress: _Progress, log: TensorBoardLog | None) -> int:
     status = "interrupted"
     previous = signal.signal(signal.SIGTERM, _interrupt)  # a SIGTERM saves what was trained, like Ctrl-C
     try:
         while not exp.done:
             exp.fit(1)
-            if exp.history and (exp.epoch % every == 0 or exp.done):
-                print(_progress(exp), file=sys.stderr)
+            if exp.history:
+                progress.update(exp)
+                if log is not None:
+                    log.write(exp)
         status = exp.status
     except KeyboardInterrupt:
-        print(f"interrupted after {exp.epoch} epochs" + (f"; saving to {out}" if out else ""), file=sys.stderr)
+        pass  # the status stays "interrupted": what was trained is saved below
     finally:
+        progress.close()
+        if log is not None:
+            log.close()
         signal.signal(signal.SIGTERM, previous)
+    if status == "interrupted":
+        print(f"interrupted after {exp.epoch} epochs" + (f"; saving to {out}" if out else ""), file=sys.stderr)
     if status == "diverged":
         print(f"error: {exp.message}", file=sys.stderr)
     if out is not None:
@@ -140,13 +154,34 @@ def _locked(out: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _progress(exp: Experiment) -> str:
+class _Progress:
+    """A progress bar on a terminal (epochs, steps/s, the latest losses, ETA); else about ten plain lines."""
+
+    def __init__(self, exp: Experiment, bar: bool):
+        epochs = exp.spec.train.epochs
+        self.every = max(1, epochs // 10)
+        self.bar = tqdm(total=epochs, initial=exp.epoch, unit="epoch", file=sys.stderr, dynamic_ncols=True,
+                        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} epochs [{elapsed}<{remaining}]{postfix}"
+                        ) if bar else None
+
+    def update(self, exp: Experiment) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(_latest(exp), refresh=False)
+            self.bar.update(exp.epoch - self.bar.n)
+        elif exp.epoch % self.every == 0 or exp.done:
+            print(f"epoch {exp.epoch}/{exp.spec.train.epochs}  {_latest(exp)}  ({exp.seconds:.1f}s)", file=sys.stderr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _latest(exp: Experiment) -> str:
     row = exp.history[-1]
-    line = (f"epoch {row['epoch']}/{exp.spec.train.epochs}  train_loss {row['train_loss']:.4f}  "
-            f"test_loss {row['test_loss']:.4f}")
+    text = f"train_loss {row['train_loss']:.4f}  test_loss {row['test_loss']:.4f}"
     if row["test_accuracy"] is not None:
-        line += f"  test_accuracy {row['test_accuracy']:.3f}"
-    return line + f"  ({row['seconds']:.1f}s)"
+        text += f"  test_accuracy {row['test_accuracy']:.3f}"
+    return text + f"  {exp.step_count / max(exp.seconds, 1e-9):,.0f} steps/s"
 
 
 def _summary(exp: Experiment, status: str, out: Path | None) -> dict:
@@ -185,8 +220,16 @@ def _export(args: argparse.Namespace) -> int:
 def _datasets(args: argparse.Namespace) -> int:
     from .data.catalog import describe_datasets
 
-    print(describe_datasets().to_string(index=False))
+    print(_table(describe_datasets()))
     return 0
+
+
+def _table(frame) -> str:
+    """Left-aligned columns under an underlined header, as a terminal table reads best."""
+    rows = [list(frame.columns)] + frame.astype(str).values.tolist()
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
 
 
 def _describe(e: Exception) -> str:

@@ -1,5 +1,6 @@
 """`python -m playground`: exit codes, messages naming the field, the files `train --out` writes."""
 import csv
+import io
 import json
 import os
 import subprocess
@@ -149,6 +150,77 @@ def test_export_notebook_writes_a_valid_notebook_with_the_scripts_code(tmp_path,
 def test_datasets_lists_what_is_available(tmp_path):
     done = playground("datasets", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    names = [line.split()[0] for line in done.stdout.splitlines()[1:]]
+    header, rule, *rows = done.stdout.splitlines()
+    assert header.split()[:3] == ["name", "kind", "task"] and set(rule) == {"-", " "}
+    names = [line.split()[0] for line in rows]
     assert {"digits", "mnist", "spiral", "csv"} <= set(names)
     assert "works offline" in done.stdout
+
+
+class _Terminal:
+    """stderr as a terminal: what `train` draws its progress bar on."""
+
+    def __init__(self):
+        self.text = ""
+
+    def write(self, text):
+        self.text += text
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+
+def test_train_draws_a_progress_bar_on_a_terminal_and_plain_lines_otherwise(tmp_path, capsys, monkeypatch):
+    path = write(tmp_path, "exp.json", CLASSIFICATION)
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["train", str(path)]) == 0
+    assert "20/20 epochs" in terminal.text and "steps/s" in terminal.text and "100%|" in terminal.text
+    assert "\r" in terminal.text  # redrawn in place
+    json.loads(capsys.readouterr().out.splitlines()[-1])  # the summary is still the last line of stdout
+
+    for args, stream in ((["--quiet"], terminal), ([], io.StringIO())):  # asked for plain lines, or no terminal
+        monkeypatch.setattr(sys, "stderr", stream)
+        terminal.text = ""
+        assert main(["train", str(path), *args]) == 0
+        lines = (terminal.text if args else stream.getvalue()).splitlines()
+        assert [line.split()[1] for line in lines] == [f"{e}/20" for e in range(2, 21, 2)]  # about ten lines
+        assert all("test_accuracy" in line and "steps/s" in line for line in lines)
+
+
+def test_train_tensorboard_logs_read_back_with_tensorboards_reader(tmp_path, capsys):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from playground import telemetry
+
+    spec = {**CLASSIFICATION, "train": {**CLASSIFICATION["train"], "epochs": 4, "telemetry_every": 5}}
+    assert main(["train", str(write(tmp_path, "exp.json", spec)), "--tensorboard", str(tmp_path / "tb")]) == 0
+    summary = json.loads(capsys.readouterr().out.splitlines()[-1])
+    events = EventAccumulator(str(tmp_path / "tb"), size_guidance={"scalars": 0, "histograms": 0}).Reload()
+    tags = events.Tags()
+    steps_per_epoch = summary["steps"] // 4
+    epoch_steps = [steps_per_epoch * e for e in range(1, 5)]
+    for tag in ("loss/train", "loss/test", "accuracy/train", "accuracy/test", "lr"):
+        assert [e.step for e in events.Scalars(tag)] == epoch_steps, tag
+    assert events.Scalars("accuracy/test")[-1].value == pytest.approx(summary["test_accuracy"])
+    layers = ["dense_0", "dense_1", "output"]
+    samples = list(range(0, summary["steps"], 5))
+    for stat in ("weight_norm", "grad_norm", "update_ratio"):
+        for layer in layers:
+            assert [e.step for e in events.Scalars(f"{stat}/{layer}")] == samples, (stat, layer)
+    for kind in telemetry.KINDS:
+        for layer in layers:
+            histograms = events.Histograms(f"{kind}/{layer}")
+            assert [h.step for h in histograms] == samples[::telemetry.HIST_EVERY]
+            assert len(histograms[0].histogram_value.bucket) == telemetry.HIST_BINS
+    assert set(tags["scalars"]) >= {"loss/train", "grad_norm/output"}
+
+
+def test_train_tensorboard_without_the_package_says_how_to_install_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if tensorboard were not installed
+    assert main(["train", str(write(tmp_path, "exp.json", REGRESSION)), "--tensorboard", str(tmp_path / "tb")]) == 2
+    err = capsys.readouterr().err
+    assert "pip install tensorboard" in err and "Traceback" not in err and not (tmp_path / "tb").exists()
