@@ -212,8 +212,8 @@ def _export(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
     else:
         args.output.write_text(text, encoding="utf-8")
-        how = f"open it in Jupyter: jupyter lab {args.output}" if args.notebook else f"run it with: python {args.output}"
-        print(f"wrote {args.output}; {how}", file=sys.stderr)
+        how = "open it in Jupyter: jupyter lab" if args.notebook else "run it with: python"
+        print(f"wrote {args.output}; {how} {args.output}", file=sys.stderr)
     return 0
 
 

@@ -233,7 +233,8 @@ def test_the_notebook_runs_top_to_bottom_in_a_fresh_kernel_and_reproduces_the_en
                             resources={"metadata": {"path": str(tmp_path)}}).execute()
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
-    assert_same_losses([(int(e), float(a), float(b)) for e, a, b in EPOCH_LINE.findall(printed)], Experiment(spec).fit())
+    rows = [(int(e), float(a), float(b)) for e, a, b in EPOCH_LINE.findall(printed)]
+    assert_same_losses(rows, Experiment(spec).fit())
     assert any("application/vnd.plotly.v1+json" in o.get("data", {}) for o in outputs)  # the loss chart was drawn
     titles = [c.source.splitlines()[0] for c in notebook.cells if c.cell_type == "markdown"]
     assert titles[1:] == ["## The experiment", "## Settings, from the experiment", "## Data",
