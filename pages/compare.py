@@ -21,15 +21,24 @@ def session_runs() -> dict[str, FinishedRun]:
 
 
 def compare(runs: dict[str, FinishedRun]) -> None:
-    names = st.multiselect("Runs", list(runs), default=list(runs)[-3:], key="compare_runs")
+    labels = dg.run_labels({name: r.spec.to_dict() for name, r in runs.items()})
+    names = st.multiselect("Runs to show", list(runs), default=list(runs)[-3:], format_func=labels.get,
+                           key="compare_runs", help="Each run is named by the settings where the runs differ")
     if not names:
         st.info("Pick at least one run.")
         return
-    chosen = {name: runs[name] for name in names}
-    histories = {name: r.history for name, r in chosen.items()}
-    st.plotly_chart(dg.loss_curves(histories), key="compare_curves")
+    chosen = {labels[name]: runs[name] for name in names}
+    histories = {label: r.history for label, r in chosen.items()}
+    log = st.toggle("Log scale for the loss", key="compare_log",
+                    help="One run's spike no longer flattens the others")
+    classified = [label for label, r in chosen.items() if r.history["test_accuracy"].notna().any()]
+    loss_column, accuracy_column = st.columns(2) if classified else (st.container(), None)
+    loss_column.plotly_chart(dg.run_curves(histories, "loss", log), key="compare_curves")
+    if accuracy_column is not None:
+        accuracy_column.plotly_chart(dg.run_curves({k: histories[k] for k in classified}, "accuracy"),
+                                     key="compare_accuracy")
     st.subheader("Settings that differ")
-    diff = dg.settings_diff({name: r.spec.to_dict() for name, r in chosen.items()})
+    diff = dg.settings_diff({label: r.spec.to_dict() for label, r in chosen.items()})
     if len(chosen) < 2:
         st.caption("Pick two or more runs to see what differs between them.")
     elif diff.empty:

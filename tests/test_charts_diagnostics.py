@@ -126,11 +126,30 @@ def history(losses: list[float]) -> pd.DataFrame:
                          "test_loss": [v + 0.1 for v in losses], "train_accuracy": 0.5, "test_accuracy": 0.6})
 
 
-def test_loss_curves_overlay_runs():
-    fig = dg.loss_curves({"a": history([1.0, 0.5]), "b": history([0.9, 0.8, 0.7])})
-    assert [t.name for t in fig.data] == ["a test", "a train", "b test", "b train"]
+def test_run_curves_overlay_runs_loss_or_accuracy_on_a_linear_or_log_axis():
+    fig = dg.run_curves({"a": history([1.0, 0.5]), "b": history([0.9, 0.8, 0.7])})
+    assert [t.name for t in fig.data] == ["a · test", "a · train", "b · test", "b · train"]
     assert fig.data[0].line.color == fig.data[1].line.color != fig.data[2].line.color
     assert list(fig.data[3].y) == [0.9, 0.8, 0.7] and fig.data[1].line.dash == "dot"
+    assert fig.layout.yaxis.type is None and fig.layout.yaxis.title.text == "loss"
+    assert dg.run_curves({"a": history([1.0, 20.0])}, log=True).layout.yaxis.type == "log"
+    accuracy = dg.run_curves({"a": history([1.0, 0.5])}, "accuracy")
+    assert list(accuracy.data[0].y) == [0.6, 0.6] and accuracy.layout.yaxis.title.text == "accuracy"
+
+
+def test_run_labels_name_runs_by_what_differs():
+    base = ExperimentSpec().to_dict()
+    fast = ExperimentSpec.from_dict({"train": {"lr": 0.1}}).to_dict()
+    relu = ExperimentSpec.from_dict({"train": {"lr": 0.1}, "model": {"layers": [
+        {"type": "dense", "units": 4, "activation": "relu"}, {"type": "dense", "units": 2, "activation": "relu"}]}})
+    labels = dg.run_labels({"run 1": base, "run 2": fast, "run 3": relu.to_dict()})
+    assert labels == {"run 1": "layer 0 units 8, lr 0.03, +3 more", "run 2": "layer 0 units 8, lr 0.1, +3 more",
+                      "run 3": "layer 0 units 4, lr 0.1, +3 more"}  # the fewest settings that tell them apart
+    assert dg.run_labels({"run 1": base, "run 2": fast}) == {"run 1": "lr 0.03", "run 2": "lr 0.1"}
+    assert dg.run_labels({"run 1": base}) == {"run 1": "run 1"}  # nothing differs: its own name
+    assert dg.run_labels({"a": base, "b": base, "c": fast}) == {"a": "a", "b": "b", "c": "lr 0.1"}
+    data = ExperimentSpec.from_dict({"data": {"name": "xor"}, "init_seed": 5}).to_dict()
+    assert dg.run_labels({"a": base, "b": data}) == {"a": "init seed —, +1 more", "b": "init seed 5, +1 more"}
 
 
 def test_settings_diff_lists_only_what_differs():

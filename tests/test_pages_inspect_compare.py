@@ -167,12 +167,22 @@ def test_compare_two_finished_runs_and_the_current_one(app, trained):
     at = app("pages/compare.py", finished_runs=[finished("run 1", 0.03), finished("run 2", 0.1, epochs=3)],
              run=trained(XOR, 25))
     assert not at.exception
-    assert at.multiselect(key="compare_runs").value == ["run 1", "run 2", "current run"]
+    runs = at.multiselect(key="compare_runs")
+    assert runs.value == ["run 1", "run 2", "current run"]
+    # named by what differs; run 1 and the current run have the same settings, so they keep their names
+    assert [runs.format_func(name) for name in runs.value] == ["run 1", "lr 0.1", "current run"]
     diff, metrics = (d.value for d in at.dataframe)
     assert list(diff.index) == ["train.lr"] and diff.loc["train.lr"].tolist() == ["0.03", "0.1", "0.03"]
+    assert list(diff.columns) == ["run 1", "lr 0.1", "current run"]
     assert metrics["epoch"].tolist() == [2, 3, 1] and metrics["state"].tolist() == ["stopped", "stopped", "paused"]
-    curves = next(iter(charts(at).values()))
-    assert [t.name for t in curves.data][:4] == ["run 1 test", "run 1 train", "run 2 test", "run 2 train"]
+    figures = charts(at)
+    loss, accuracy = (next(f for f in figures.values() if f.layout.yaxis.title.text == m) for m in ("loss", "accuracy"))
+    assert [t.name for t in loss.data][:4] == ["run 1 · test", "run 1 · train", "lr 0.1 · test", "lr 0.1 · train"]
+    assert list(accuracy.data[2].y) == finished("run 2", 0.1, epochs=3).history["test_accuracy"].tolist()
+    assert loss.layout.yaxis.type != "log"
+    at.toggle(key="compare_log").set_value(True).run()
+    loss = next(f for f in charts(at).values() if f.layout.yaxis.title.text == "loss")
+    assert loss.layout.yaxis.type == "log"
     assert at.get("download_button")[0].proto.label.startswith("Download these runs' metrics")
 
     at.multiselect(key="compare_runs").set_value(["run 1"]).run()

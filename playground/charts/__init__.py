@@ -2,5 +2,6 @@
 from .training import (accuracy_figure, dataset_thumbnails, decision_boundary_figure, loss_figure,
                        network_diagram)
 from .diagnostics import (activation_maps, confusion_matrix_figure, filter_grid, final_metrics, gradient_flow,
-                          histogram_over_time, image_figure, loss_curves, metrics_csv, misclassified,
-                          misclassified_grid, misclassified_table, predicted_labels, settings_diff, weight_heatmap)
+                          histogram_over_time, image_figure, metrics_csv, misclassified,
+                          misclassified_grid, misclassified_table, predicted_labels, run_curves,
+                          run_labels, settings_diff, weight_heatmap)

@@ -1,5 +1,6 @@
 """Diagnostic charts: histograms over time, gradient flow, weights, conv filters, activation maps,
-confusion matrix, misclassified examples; and the comparison helpers (overlaid curves, settings diff).
+confusion matrix, misclassified examples; and the comparison helpers (overlaid curves, settings diff,
+run names from what differs).
 
 Every function is pure (data in, `go.Figure` or DataFrame out). Arrays may be numpy arrays or CPU tensors.
 """
@@ -220,15 +221,22 @@ def misclassified_table(x, y_true, y_pred, feature_names: Sequence[str], class_n
     return table.rename_axis("test example")
 
 
-def loss_curves(histories: Mapping[str, pd.DataFrame], height: int = 360) -> go.Figure:
-    """Several runs' losses per epoch on one chart: one colour per run, test solid, train dotted."""
+def run_curves(histories: Mapping[str, pd.DataFrame], metric: str = "loss", log: bool = False,
+               height: int = 360) -> go.Figure:
+    """Several runs' loss or accuracy per epoch on one chart: one colour per run, test solid, train dotted.
+
+    `log` puts the y axis on a log scale, where one run's spike does not flatten every other curve.
+    """
     fig = go.Figure()
     for i, (name, history) in enumerate(histories.items()):
         colour = SERIES[i % len(SERIES)]
         for split, dash in (("test", "solid"), ("train", "dot")):
-            fig.add_scatter(x=history["epoch"], y=history[f"{split}_loss"], name=f"{name} {split}",
+            fig.add_scatter(x=history["epoch"], y=history[f"{split}_{metric}"], name=f"{name} · {split}",
                             legendgroup=name, mode="lines", line=dict(color=colour, dash=dash))
-    return theme.style(fig, "epoch", "loss", height)
+    theme.style(fig, "epoch", metric, height)
+    if log:
+        fig.update_yaxes(type="log", exponentformat="power")
+    return fig
 
 
 def _flatten(value, prefix: str = "") -> dict[str, object]:
@@ -253,6 +261,35 @@ def settings_diff(specs: Mapping[str, Mapping]) -> pd.DataFrame:
     table = pd.DataFrame(flat).astype(object).where(lambda t: t.notna(), "—")
     differs = table.apply(lambda row: len({repr(v) for v in row}) > 1, axis=1)
     return table[differs].rename_axis("setting")
+
+
+def run_labels(specs: Mapping[str, Mapping], most: int = 3) -> dict[str, str]:
+    """Each run named by settings where the runs differ ("lr 0.1, layer 0 activation relu", "+2 more"): the
+    fewest (at most `most`) that tell the runs apart, picked greedily; a run whose settings equal another's,
+    or the only run, keeps its own name."""
+    diff = settings_diff(specs)
+    names, fields = list(specs), []
+
+    def groups(chosen: list[str]) -> int:
+        return len({tuple(diff.at[f, name] for f in chosen) for name in names})
+
+    while len(fields) < most and groups(fields) < len(names):
+        best = max((f for f in diff.index if f not in fields), key=lambda f: groups(fields + [f]), default=None)
+        if best is None or groups(fields + [best]) == groups(fields):
+            break
+        fields.append(best)
+    fields.sort(key=list(diff.index).index)
+    more = f", +{len(diff) - len(fields)} more" if fields and len(diff) > len(fields) else ""
+    labels = {name: ", ".join(f"{_short(f)} {diff.at[f, name]}" for f in fields) + more for name in names}
+    counts = pd.Series(list(labels.values())).value_counts()
+    return {name: label if fields and counts[label] == 1 else name for name, label in labels.items()}
+
+
+def _short(path: str) -> str:
+    """"train.lr" -> "lr", "model.layers[1].units" -> "layer 1 units", "data.name" -> "data"."""
+    section, _, rest = path.partition(".")
+    short = section if rest in ("", "name") else rest.replace("layers[", "layer ").replace("].", " ")
+    return short.replace("_", " ")
 
 
 def final_metrics(histories: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
