@@ -35,7 +35,8 @@ def show_layer(layers: list[str]) -> None:
     live_chart(dg.histogram_over_time(hist, f"{layer}: {kind} distribution over time"), "inspect_hist")
     weight = run.read(inspection.layer_weights, layer)
     if weight.ndim == 2:
-        live_chart(dg.weight_heatmap(weight, f"{layer}: weights"), "inspect_weights")
+        inputs, units = run.read(inspection.weight_labels, layer)
+        live_chart(dg.weight_heatmap(weight, f"{layer}: weights", inputs=inputs, units=units), "inspect_weights")
     elif weight.ndim == 4:
         live_chart(dg.filter_grid(weight, f"{layer}: {len(weight)} filters"), "inspect_filters")
 

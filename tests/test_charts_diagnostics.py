@@ -58,11 +58,23 @@ def test_gradient_flow_has_both_measures_per_layer_on_one_step_axis():
     assert [s.y0 for s in fig.layout.shapes] == [1e-3] and fig.layout.shapes[0].yref == "y2"
 
 
+def test_gradient_flow_explains_gradients_that_are_all_zero_instead_of_a_blank_log_chart():
+    tele = pd.DataFrame({"step": [0, 10], "layer": ["dense_0"] * 2, "grad_norm": [0.0, 0.0],
+                         "update_ratio": [0.0, 0.0]})
+    fig = dg.gradient_flow(tele)
+    assert not fig.data and "Every gradient has been exactly zero" in annotation_texts(fig)[0]
+    tele.loc[1, "grad_norm"] = 1e-3
+    assert len(dg.gradient_flow(tele).data) == 2  # one non-zero gradient: the chart is drawn
+
+
 def test_weight_heatmap_is_symmetric_around_zero():
     w = np.array([[0.5, -2.0, 1.0], [0.0, 0.1, -0.3]])
     heat = dg.weight_heatmap(torch.tensor(w)).data[0]
     assert np.asarray(heat.z) == pytest.approx(w) and (heat.zmin, heat.zmax) == (-2.0, 2.0)
     assert heat.colorscale[0][1] == theme.NEGATIVE and heat.colorscale[-1][1] == theme.POSITIVE
+    assert list(heat.x) == ["0", "1", "2"] and list(heat.y) == ["0", "1"]  # numbered, not -0.5 .. 2.5 ticks
+    named = dg.weight_heatmap(w, inputs=["x1", "x2", "x1^2"], units=["cat", "dog"])
+    assert list(named.data[0].x) == ["x1", "x2", "x1^2"] and named.layout.xaxis.type == "category"
 
 
 def test_tile_lays_maps_out_with_blank_gaps():
@@ -86,9 +98,14 @@ def test_activation_maps_of_a_real_conv_net_and_its_input():
                                 "train": {"loss": "cross_entropy"}})
     maps = capture_activations(exp.model, exp.data.x_test[:1])["conv2d_0"][0]   # relu: non-negative
     fig = dg.activation_maps(maps, "maps")
-    assert np.asarray(fig.data[0].z, dtype=float).shape == (17, 17) and fig.data[0].colorscale[0][1] == "#ffffff"
-    signed = dg.activation_maps(np.array([-1.0, 2.0, 0.5]))
-    assert np.asarray(signed.data[0].z).shape == (1, 3) and signed.data[0].zmin == -2.0
+    z = np.asarray(fig.data[0].z, dtype=float)
+    assert z.shape == (17, 17) and np.isnan(z[8]).all() and np.isnan(z[:, 8]).all()  # maps a blank line apart
+    assert fig.data[0].colorscale[0][1] != "#ffffff"  # a zero is not drawn like the blank between maps
+    signed = dg.activation_maps(np.array([-1.0, 2.0, 0.5]))  # units: squares of UNIT_PIXELS, 2 a row
+    z = np.asarray(signed.data[0].z, dtype=float)
+    side = 2 * dg.UNIT_PIXELS + 1
+    assert z.shape == (side, side) and signed.data[0].zmin == -2.0
+    assert z[0, 0] == -1.0 and z[0, dg.UNIT_PIXELS + 1] == 2.0 and z[dg.UNIT_PIXELS + 1, 0] == 0.5
     grey = dg.image_figure(exp.data.x_test[0]).data[0]
     assert grey.type == "heatmap" and np.asarray(grey.z).shape == (8, 8)
     assert dg.image_figure(np.ones((3, 4, 4))).data[0].type == "image"
@@ -107,14 +124,17 @@ def test_misclassified_grid_and_table():
     images = np.random.default_rng(0).random((3, 1, 8, 8))
     fig = dg.misclassified_grid(images, [1, 2, 0], [0, 0, 2], ["zero", "one", "two"], ids=[7, 11, 40])
     z = np.asarray(fig.data[0].z, dtype=float)
-    assert len(fig.data) == 1 and fig.data[0].type == "heatmap" and z.shape == (12, 26)  # 3 tiles, a label band
+    assert len(fig.data) == 1 and fig.data[0].type == "heatmap" and z.shape == (14, 26)  # 3 tiles, a label band
     assert z[:8, :8] == pytest.approx(images[0, 0]) and z[:8, 18:] == pytest.approx(images[2, 0])
     assert np.isnan(z[8:]).all()                                                          # room for the labels
-    assert annotation_texts(fig) == ["#7: one → zero", "#11: two → zero", "#40: zero → two"]
-    assert (fig.layout.annotations[1].x, fig.layout.annotations[1].y) == (12.5, 9.5)     # under the middle tile
+    assert annotation_texts(fig) == ["test #7<br>one → zero", "test #11<br>two → zero", "test #40<br>zero → two"]
+    assert (fig.layout.annotations[1].x, fig.layout.annotations[1].y) == (12.5, 10.5)    # under the middle tile
     rgb = dg.misclassified_grid(np.ones((2, 3, 4, 4)) * 0.5, [0, 1], [1, 0], ["a", "b"]).data[0]
     rgb_z = np.asarray(rgb.z)
-    assert rgb.type == "image" and rgb_z.shape == (6, 9, 3) and rgb_z[5, 0].tolist() == [255] * 3  # gaps white
+    assert rgb.type == "image" and rgb_z.shape == (8, 9, 3) and rgb_z[7, 0].tolist() == [255] * 3  # gaps white
+    long_names = ["T-shirt/top", "Ankle boot"]  # a 24-character caption: fewer columns, so captions fit
+    wide = dg.misclassified_grid(np.zeros((8, 1, 4, 4)), [0] * 8, [1] * 8, long_names)
+    assert np.asarray(wide.data[0].z).shape[1] == 4 * 5 - 1
     none_wrong = dg.misclassified_grid(np.zeros((0, 1, 8, 8)), [], [], ["a"])
     assert annotation_texts(none_wrong) == ["no misclassified examples"]
     table = dg.misclassified_table([[0.5, -1.0]], [1], [0], ["x1", "x2"], ["0", "1"], ids=[12])

@@ -92,7 +92,9 @@ def test_inspect_shows_health_histograms_and_gradient_flow(app, trained):
     assert {t.yaxis or "y" for t in flow.data} == {"y", "y2"} and len(flow.data[0].x) == 8  # steps 0, 10, .., 70
     hist = figs["dense_0: weight distribution over time"].data[0]
     assert hist.type == "heatmap" and list(hist.x) == list(range(0, 80, 10 * HIST_EVERY))
-    assert figs["dense_0: weights"].data[0].z.shape == (8, 2)  # 8 units x 2 inputs
+    weights = figs["dense_0: weights"].data[0]
+    assert weights.z.shape == (8, 2) and list(weights.x) == ["x1", "x2"]  # 8 units x the 2 input features
+    assert list(weights.y) == [str(i) for i in range(8)]
     assert at.get("dataframe")  # misclassified points of a flat data set, as a table
     assert "Activations for one test image" not in [h.value for h in at.subheader]  # images only
 
@@ -101,6 +103,7 @@ def test_inspect_shows_health_histograms_and_gradient_flow(app, trained):
     assert not at.exception
     figs = charts(at)
     assert "output: grad distribution over time" in figs and figs["output: weights"].data[0].z.shape == (1, 8)
+    assert list(figs["output: weights"].data[0].x) == [f"dense_1 {j}" for j in range(8)]  # the units before it
 
 
 def test_inspect_follows_a_run_that_is_training(app, trained):
@@ -141,7 +144,7 @@ def test_inspect_image_run_shows_filters_activation_maps_and_confusion(app, trai
     n_test = len(at.session_state["run"].exp.data.y_test)
     assert list(confusion.data[0].x) == [str(d) for d in range(10)] and confusion.data[0].z.sum() == n_test
     labels = [a.text for f in figs.values() for a in f.layout.annotations]
-    assert any(text.startswith("#") and "→" in text for text in labels)  # the misclassified grid
+    assert any(text.startswith("test #") and "→" in text for text in labels)  # the misclassified grid
 
     at.number_input(key="inspect_image").set_value(3).run()
     at.selectbox(key="inspect_block").select("maxpool2d_1").run()
@@ -149,7 +152,7 @@ def test_inspect_image_run_shows_filters_activation_maps_and_confusion(app, trai
     assert {"test image 3", "maxpool2d_1: 4 activation maps"} <= set(charts(at))
     assert at.selectbox(key="inspect_block").options == ["conv2d_0", "maxpool2d_1", "flatten_2"]
     at.selectbox(key="inspect_block").select("flatten_2").run()
-    assert charts(at)["flatten_2: 64 unit activations"].data[0].z.shape == (1, 64)
+    assert charts(at)["flatten_2: 64 unit activations"].data[0].z.shape == (39, 39)  # 8x8 squares of 4, 1 apart
 
 
 def finished(name: str, lr: float, epochs: int = 2) -> FinishedRun:

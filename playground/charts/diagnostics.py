@@ -18,10 +18,13 @@ from ..health import HEALTHY_UPDATE_RATIO
 from . import theme
 
 SERIES = plotly.colors.qualitative.D3            # one colour per layer or per run
-SEQUENTIAL = [[0.0, "#ffffff"], [1.0, theme.CLASS_1]]  # amounts: histogram shares, activations
+SEQUENTIAL = [[0.0, "#ffffff"], [1.0, theme.CLASS_1]]  # amounts: histogram shares
+ACTIVATION = [[0.0, "#e8eaeb"], [1.0, theme.CLASS_1]]  # non-negative activations: zero is not the gaps' white
+UNIT_PIXELS = 4         # a dense layer's unit drawn as a square this many pixels wide, one pixel apart
 HIST_GRID = 64          # value bins of the common grid every histogram sample is re-binned onto
 MAX_TILES = 64          # filters or channels drawn in one grid
 MAX_EXAMPLES = 16       # misclassified images drawn
+CAPTION_ROW_CHARS = 100  # caption characters that fit across a row of misclassified images
 
 
 def _empty(message: str, height: int = 300) -> go.Figure:
@@ -65,6 +68,11 @@ def gradient_flow(telemetry: pd.DataFrame, height: int = 480) -> go.Figure:
     """
     if telemetry.empty:
         return _empty("no telemetry yet: it is sampled every train.telemetry_every steps", height)
+    if not (telemetry["grad_norm"] > 0).any():  # a log axis has no place for zeros: the chart would be blank
+        return _empty("Every gradient has been exactly zero, so no weight has changed and nothing is learning.<br>"
+                      "Usual causes: all weights started at zero or equal (Reset draws new ones), every ReLU<br>"
+                      "is dead (lower the learning rate, or try leaky_relu), or the output ignores the inputs.",
+                      height)
     traces = []
     for i, (layer, rows) in enumerate(telemetry.groupby("layer", sort=False)):
         line = dict(color=SERIES[i % len(SERIES)])
@@ -85,17 +93,22 @@ def gradient_flow(telemetry: pd.DataFrame, height: int = 480) -> go.Figure:
     return fig
 
 
-def weight_heatmap(weight, title: str = "", height: int = 360) -> go.Figure:
-    """A dense layer's weight matrix (out units x in features), blue positive, orange negative."""
+def weight_heatmap(weight, title: str = "", height: int = 360, inputs: Sequence[str] | None = None,
+                   units: Sequence[str] | None = None) -> go.Figure:
+    """A dense layer's weight matrix (out units x in features), blue positive, orange negative; the axes
+    name each input and unit (`inputs`, `units`; numbered if not given)."""
     w = np.asarray(weight, dtype=float)
     if w.ndim != 2:
         return _empty(f"a weight heatmap needs a 2-D matrix, got shape {w.shape}", height)
+    inputs = list(inputs) if inputs is not None else [str(j) for j in range(w.shape[1])]
+    units = list(units) if units is not None else [str(i) for i in range(w.shape[0])]
     bound = float(np.abs(w).max()) or 1.0
-    fig = go.Figure(go.Heatmap(z=w, zmin=-bound, zmax=bound, colorscale=theme.DIVERGING,
+    fig = go.Figure(go.Heatmap(z=w, x=inputs, y=units, zmin=-bound, zmax=bound, colorscale=theme.DIVERGING,
                                hovertemplate="unit %{y}<br>input %{x}<br>weight %{z:.3g}<extra></extra>"))
     theme.style(fig, "input", "unit", height)
     fig.update_layout(title=title)
-    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(type="category")
+    fig.update_yaxes(type="category", autorange="reversed")
     return fig
 
 
@@ -143,13 +156,14 @@ def filter_grid(weight, title: str = "", height: int = 360) -> go.Figure:
 
 
 def activation_maps(activation, title: str = "", height: int = 360) -> go.Figure:
-    """One input's output of a block: (channels, H, W) as a grid of maps, or (units,) as one row."""
+    """One input's output of a block: (channels, H, W) as a grid of maps, or (units,) as a grid of squares,
+    each apart from the next; a zero is light grey, so a map of zeros still shows where it is."""
     a = np.asarray(activation, dtype=float)
     if a.ndim == 1:
-        a = a[None, None, :]
+        a = np.repeat(np.repeat(a[:, None, None], UNIT_PIXELS, 1), UNIT_PIXELS, 2)
     if a.ndim != 3:
         return _empty(f"activation maps need (channels, H, W) or (units,), got shape {a.shape}", height)
-    return _mosaic_figure(a, title, SEQUENTIAL if a.min() >= 0 else theme.DIVERGING, a.min() < 0, height)
+    return _mosaic_figure(a, title, ACTIVATION if a.min() >= 0 else theme.DIVERGING, a.min() < 0, height)
 
 
 def _image_trace(image: np.ndarray) -> go.BaseTraceType:
@@ -192,7 +206,8 @@ def misclassified(y_true, y_pred) -> np.ndarray:
 
 def misclassified_grid(images, y_true, y_pred, class_names: Sequence[str], ids: Sequence[int] | None = None,
                        columns: int = 8) -> go.Figure:
-    """Wrongly classified images (N, C, H, W) in one mosaic, each labelled "#id: true → predicted" below.
+    """Wrongly classified images (N, C, H, W) in one mosaic, each captioned below with its test-set index
+    and "true → predicted"; long class names get fewer columns, so captions never run into each other.
 
     Pass only the examples to draw (see `misclassified`); `ids` are their test-set indices.
     """
@@ -201,15 +216,15 @@ def misclassified_grid(images, y_true, y_pred, class_names: Sequence[str], ids: 
         return _empty("no misclassified examples", 200)
     ids = list(ids) if ids is not None else list(range(len(images)))
     n, channels, h, w = images.shape
-    columns = min(columns, n)
-    band = max(2, h // 2)  # blank rows under each image for its label
+    captions = [f"{class_names[int(y_true[k])]} → {class_names[int(y_pred[k])]}" for k in range(n)]
+    columns = max(1, min(columns, n, CAPTION_ROW_CHARS // max(map(len, captions))))
+    band = h // 2 + 2  # blank rows under each image for its two caption lines
     mosaic = np.stack([tile(images[:, ch], columns, band) for ch in range(channels)])
     mosaic = np.pad(mosaic, ((0, 0), (0, band), (0, 0)), constant_values=np.nan)
     labels = [dict(x=(k % columns) * (w + 1) + (w - 1) / 2, y=(k // columns) * (h + band) + h - 0.5 + band / 2,
-                   text=f"#{ids[k]}: {class_names[int(y_true[k])]} → {class_names[int(y_pred[k])]}",
-                   showarrow=False, font=dict(size=11)) for k in range(n)]
+                   text=f"test #{ids[k]}<br>{captions[k]}", showarrow=False, font=dict(size=12)) for k in range(n)]
     trace = _image_trace(np.nan_to_num(mosaic, nan=1.0) if channels == 3 else mosaic)
-    return _picture(go.Figure(trace), "", 150 * math.ceil(n / columns) + 20, annotations=labels)
+    return _picture(go.Figure(trace), "", 170 * math.ceil(n / columns) + 20, annotations=labels)
 
 
 def misclassified_table(x, y_true, y_pred, feature_names: Sequence[str], class_names: Sequence[str],
