@@ -148,13 +148,13 @@ def history(losses: list[float]) -> pd.DataFrame:
 
 def test_run_curves_overlay_runs_loss_or_accuracy_on_a_linear_or_log_axis():
     fig = dg.run_curves({"a": history([1.0, 0.5]), "b": history([0.9, 0.8, 0.7])})
-    assert [t.name for t in fig.data] == ["a · test", "a · train", "b · test", "b · train"]
+    assert [t.name for t in fig.data] == ["a", "a", "b", "b"] and [t.showlegend for t in fig.data[:2]] == [True, False]
     assert fig.data[0].line.color == fig.data[1].line.color != fig.data[2].line.color
     assert list(fig.data[3].y) == [0.9, 0.8, 0.7] and fig.data[1].line.dash == "dot"
-    assert fig.layout.yaxis.type is None and fig.layout.yaxis.title.text == "loss"
+    assert fig.layout.yaxis.type is None and fig.layout.yaxis.title.text == "loss (test solid, train dotted)"
     assert dg.run_curves({"a": history([1.0, 20.0])}, log=True).layout.yaxis.type == "log"
     accuracy = dg.run_curves({"a": history([1.0, 0.5])}, "accuracy")
-    assert list(accuracy.data[0].y) == [0.6, 0.6] and accuracy.layout.yaxis.title.text == "accuracy"
+    assert list(accuracy.data[0].y) == [0.6, 0.6] and accuracy.layout.yaxis.title.text.startswith("accuracy")
 
 
 def test_run_labels_name_runs_by_what_differs():
@@ -165,11 +165,15 @@ def test_run_labels_name_runs_by_what_differs():
     labels = dg.run_labels({"run 1": base, "run 2": fast, "run 3": relu.to_dict()})
     assert labels == {"run 1": "layer 0 units 8, lr 0.03, +3 more", "run 2": "layer 0 units 8, lr 0.1, +3 more",
                       "run 3": "layer 0 units 4, lr 0.1, +3 more"}  # the fewest settings that tell them apart
+    playground = {"a": base, "b": ExperimentSpec.from_dict({"data": {"name": "xor"}, "init_seed": 5}).to_dict(),
+                  "c": ExperimentSpec.from_dict({"init_seed": 7, "train": {"lr": 0.1}}).to_dict()}
+    assert dg.run_labels(playground) == {"a": "data spiral, lr 0.03, +1 more", "b": "data xor, lr 0.03, +1 more",
+                                         "c": "data spiral, lr 0.1, +1 more"}  # a seed names a run last
     assert dg.run_labels({"run 1": base, "run 2": fast}) == {"run 1": "lr 0.03", "run 2": "lr 0.1"}
     assert dg.run_labels({"run 1": base}) == {"run 1": "run 1"}  # nothing differs: its own name
     assert dg.run_labels({"a": base, "b": base, "c": fast}) == {"a": "a", "b": "b", "c": "lr 0.1"}
     data = ExperimentSpec.from_dict({"data": {"name": "xor"}, "init_seed": 5}).to_dict()
-    assert dg.run_labels({"a": base, "b": data}) == {"a": "init seed —, +1 more", "b": "init seed 5, +1 more"}
+    assert dg.run_labels({"a": base, "b": data}) == {"a": "data spiral, +1 more", "b": "data xor, +1 more"}
 
 
 def test_settings_diff_lists_only_what_differs():

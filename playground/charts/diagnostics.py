@@ -24,6 +24,7 @@ UNIT_PIXELS = 4         # a dense layer's unit drawn as a square this many pixel
 HIST_GRID = 64          # value bins of the common grid every histogram sample is re-binned onto
 MAX_TILES = 64          # filters or channels drawn in one grid
 MAX_EXAMPLES = 16       # misclassified images drawn
+LABEL_ORDER = {"train": 0, "model": 1, "data": 2}  # which differing settings name a run first
 CAPTION_ROW_CHARS = 100  # caption characters that fit across a row of misclassified images
 
 
@@ -245,10 +246,11 @@ def run_curves(histories: Mapping[str, pd.DataFrame], metric: str = "loss", log:
     fig = go.Figure()
     for i, (name, history) in enumerate(histories.items()):
         colour = SERIES[i % len(SERIES)]
-        for split, dash in (("test", "solid"), ("train", "dot")):
-            fig.add_scatter(x=history["epoch"], y=history[f"{split}_{metric}"], name=f"{name} · {split}",
-                            legendgroup=name, mode="lines", line=dict(color=colour, dash=dash))
-    theme.style(fig, "epoch", metric, height)
+        for split, dash in (("test", "solid"), ("train", "dot")):  # one legend entry a run: both lines toggle
+            fig.add_scatter(x=history["epoch"], y=history[f"{split}_{metric}"], name=name, legendgroup=name,
+                            showlegend=split == "test", mode="lines", line=dict(color=colour, dash=dash),
+                            hovertemplate=f"{split} {metric} %{{y:.4g}} at epoch %{{x}}")
+    theme.style(fig, "epoch", f"{metric} (test solid, train dotted)", height)
     if log:
         fig.update_yaxes(type="log", exponentformat="power")
     return fig
@@ -280,16 +282,21 @@ def settings_diff(specs: Mapping[str, Mapping]) -> pd.DataFrame:
 
 def run_labels(specs: Mapping[str, Mapping], most: int = 3) -> dict[str, str]:
     """Each run named by settings where the runs differ ("lr 0.1, layer 0 activation relu", "+2 more"): the
-    fewest (at most `most`) that tell the runs apart, picked greedily; a run whose settings equal another's,
-    or the only run, keeps its own name."""
+    fewest (at most `most`) that tell the runs apart, picked greedily: training settings before the model's
+    and the data's, seeds last (people choose them least); a run whose settings equal another's, or the
+    only run, keeps its own name."""
     diff = settings_diff(specs)
     names, fields = list(specs), []
 
     def groups(chosen: list[str]) -> int:
         return len({tuple(diff.at[f, name] for f in chosen) for name in names})
 
+    def preference(f: str) -> tuple[bool, bool, int, int]:
+        gain = groups(fields + [f]) - groups(fields)
+        return gain > 0, "seed" not in f, gain, -LABEL_ORDER.get(f.split(".")[0], len(LABEL_ORDER))
+
     while len(fields) < most and groups(fields) < len(names):
-        best = max((f for f in diff.index if f not in fields), key=lambda f: groups(fields + [f]), default=None)
+        best = max((f for f in diff.index if f not in fields), key=preference, default=None)
         if best is None or groups(fields + [best]) == groups(fields):
             break
         fields.append(best)
