@@ -6,24 +6,18 @@ view is a components-v2 element with a stable key instead; the browser keeps one
 and applies each new figure with `Plotly.react` (`uirevision` keeps the user's zoom and hover). The
 figures still come from the pure functions in playground/charts.
 
-Plotly.js is the copy inside the plotly package, served by Streamlit's static file serving
-(`server.enableStaticServing`, .streamlit/config.toml): no CDN, so the app works offline. It is not
-inlined into the component, because a component's JavaScript travels with every update of it.
+Plotly.js is plotly.js's cartesian bundle in static/ (static/README.md says where it comes from), served by
+Streamlit's static file serving (`server.enableStaticServing`, .streamlit/config.toml): no CDN, so the app
+works offline. It is not inlined into the component, because a component's JavaScript travels with every
+update of it.
 """
 from __future__ import annotations
 
-import functools
-import logging
-import os
-import shutil
-from pathlib import Path
 
-import plotly
 import plotly.graph_objects as go
 import streamlit as st
 
-STATIC_DIR = Path(__file__).resolve().parents[1] / "static"   # served at <app>/app/static/
-PLOTLY_FILE = "plotly.min.js"
+PLOTLY_FILE = "plotly-cartesian.min.js"   # in static/, served at <app>/app/static/
 
 _JS = """
 function loadPlotly() {
@@ -59,26 +53,7 @@ export default function (component) {
 _live_chart = st.components.v2.component("playground_live_chart", js=_JS, isolate_styles=False)
 
 
-@functools.cache
-def _serve_plotly_js() -> None:
-    """Once per server: copy plotly.js from the plotly package into static/ (kept if it is the same). A
-    checkout the server cannot write to logs why and goes on: the charts then stay empty, the page works."""
-    source = Path(plotly.__file__).parent / "package_data" / PLOTLY_FILE
-    target = STATIC_DIR / PLOTLY_FILE
-    if target.is_file() and target.stat().st_size == source.stat().st_size:
-        return
-    partial = target.with_name(f".{PLOTLY_FILE}.{os.getpid()}")
-    try:
-        STATIC_DIR.mkdir(exist_ok=True)
-        shutil.copyfile(source, partial)
-        os.replace(partial, target)  # several server processes may start at once: each sees a whole file
-    except OSError as e:
-        logging.getLogger(__name__).warning("live charts need %s and it could not be written (%s); copy %s there",
-                                            target, e, source)
-
-
 def live_chart(fig: go.Figure, key: str, config: dict | None = None) -> None:
     """Draw `fig` in the chart `key`, updating it in place if the page already shows it."""
-    _serve_plotly_js()
     fig.layout["uirevision"] = key
     _live_chart(key=key, data={"figure": fig.to_json(), "config": {"responsive": True, **(config or {})}})

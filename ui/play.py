@@ -65,8 +65,7 @@ def _thumbnails(selected: str) -> go.Figure:
 def data_controls(settings: PlaySettings) -> PlaySettings:
     """Dataset (with thumbnails), split, noise, batch size and Regenerate."""
     selected = st.session_state.get(f"{SLOT}:data.name", settings.dataset)
-    st.plotly_chart(_thumbnails(selected), key="pg_thumbnails",
-                    config={"staticPlot": True})
+    live_chart(_thumbnails(selected), "pg_thumbnails", config={"staticPlot": True})
     name = _field("data.name", settings.dataset, horizontal=True)
     st.markdown(f"Problem type: **{'regression' if DATASETS[name].task == 'regression' else 'classification'}**")
     settings = replace(settings, dataset=name, train_percent=_field("data.train_percent", settings.train_percent),
