@@ -19,7 +19,7 @@ bar = st.columns([5.1, 1.2, 1.4, 1.2, 1.55, 1.5], vertical_alignment="bottom")
 settings = pg.hyper_controls(settings, bar[2:6])
 task = DATASETS[settings.dataset].task
 
-left, right = st.columns([3, 2], gap="medium")
+left, right = pg.columns()
 with left:
     settings = pg.network_controls(settings)
 with right:
@@ -33,7 +33,4 @@ if run is not None:  # None only if the very first settings cannot be built; ens
         pg.run_buttons(run.snapshot())
     with bar[1]:
         live_view(run, pg.draw_epoch)
-    with left:
-        live_view(run, pg.draw_diagram)
-    with right:
-        live_view(run, partial(pg.draw_output, show_test=show_test, discretize=discretize))
+    live_view(run, partial(pg.draw_network_and_output, show_test=show_test, discretize=discretize))

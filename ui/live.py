@@ -18,7 +18,7 @@ import streamlit as st
 
 from playground import Run, Snapshot
 
-LIVE_SECONDS = 0.5          # redraw interval of a live view while few views are live
+LIVE_SECONDS = 0.2          # redraw interval of a live view while few views are live
 # The share of one core that live redraws may take, all sessions together. Streamlit runs every session's
 # script in one Python process, whose code runs one thread at a time (the GIL): clicks, redraws and training
 # share about one core. Redraws are paced by what they are measured to cost on this machine, so a slower

@@ -170,8 +170,17 @@ def _restart() -> None:
     session.new_run(session.get_spec(SLOT).latest(), SLOT)
 
 
-# The live parts are three fragments, each drawn inside the container it lives in: a fragment writing
-# into containers made outside it failed now and then under load (StreamlitInvalidLayoutContextError).
+COLUMNS = [3, 2]    # the page's two columns under the top bar: the network, and its output
+
+
+def columns() -> list:
+    """The network | output columns; the page's controls and the live view each lay themselves out in them."""
+    return st.columns(COLUMNS, gap="medium")
+
+
+# The live parts are two fragments, each drawn inside containers it makes itself: a fragment writing into
+# containers made outside it failed now and then under load (StreamlitInvalidLayoutContextError). The
+# diagram and the output are one fragment, so that one snapshot draws both and a redraw is one rerun.
 def draw_epoch(run: Run, snap: Snapshot) -> None:
     st.metric("Epoch", f"{snap.epoch:,}", help=f"weights seed {snap.spec.weights_seed}: Reset draws new "
                                                "weights, Restart starts again from these")
@@ -183,6 +192,14 @@ def draw_diagram(run: Run, snap: Snapshot) -> None:
     maps, weights = run.read(diagram_view, NODE_GRID, data.extent)
     live_chart(network_diagram(weights, maps, data.feature_names, data.output_range, height=430), "pg_diagram",
                config={"displayModeBar": False})
+
+
+def draw_network_and_output(run: Run, snap: Snapshot, show_test: bool, discretize: bool) -> None:
+    left, right = columns()
+    with left:
+        draw_diagram(run, snap)
+    with right:
+        draw_output(run, snap, show_test, discretize)
 
 
 def draw_output(run: Run, snap: Snapshot, show_test: bool, discretize: bool) -> None:
