@@ -37,8 +37,9 @@ EPOCH_JS = """() => {
   return v ? parseInt(v.innerText.replace(/[^0-9]/g, ''), 10) : -1;
 }"""
 # The live view sampler: every 50 ms, for each chart key, whether its plotly graph is on the page and drawn,
-# and whether its figure changed since the last sample (a new `data` array: Plotly.react or a remount); a
-# MutationObserver counts plotly graphs removed from the page (a remount removes one). Install, then read.
+# and whether its figure changed since the last sample (a new `data` array: Plotly.react or a remount; or a
+# new first layout image: a map swapped in place); a MutationObserver counts plotly graphs removed from the
+# page (a remount removes one). Install, then read.
 SAMPLER_INSTALL_JS = """(keys) => {
   const s = window.__pgSampler = {samples: 0, missing: 0, removed: 0, changes: {}, lastData: {}};
   keys.forEach(k => { s.changes[k] = 0; });
@@ -48,7 +49,9 @@ SAMPLER_INSTALL_JS = """(keys) => {
     for (const k of keys) {
       const g = document.querySelector(`.st-key-${k} .js-plotly-plot`);
       if (!g || !g._fullData) { gone = true; continue; }
-      if (g.data !== s.lastData[k]) { s.changes[k]++; s.lastData[k] = g.data; }
+      const image = ((g.layout && g.layout.images) || [])[0], now = [g.data, image && image.source];
+      const last = s.lastData[k] || [];
+      if (now[0] !== last[0] || now[1] !== last[1]) { s.changes[k]++; s.lastData[k] = now; }
     }
     if (gone) s.missing++;
   }, 50);

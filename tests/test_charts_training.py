@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 import torch
+from PIL import Image
 
 from playground import Experiment
 from playground.charts import (accuracy_figure, dataset_thumbnails, decision_boundary_figure, loss_figure,
@@ -84,11 +85,24 @@ GRID = {"x1": [-1.0, 0.0, 1.0], "x2": [-1.0, 0.0, 1.0], "z": [[0.1, 0.2, 0.3], [
 POINTS = np.array([[0.5, 0.5], [-0.5, -0.5]])
 
 
-def test_decision_boundary_binary_heatmap_points_by_class_and_test_outline():
+def map_pixels(fig) -> np.ndarray:
+    """The decision map's image as (rows, columns, RGB), row 0 at the top."""
+    source = fig.layout.images[0].source
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1]))))
+
+
+def test_decision_boundary_binary_map_image_points_by_class_and_test_outline():
     fig = decision_boundary_figure(GRID, POINTS, np.array([1.0, 0.0]), "binary",
                                    test_points=np.array([[0.1, 0.2]]), test_labels=np.array([1.0]))
-    heat, train, test = fig.data
-    assert heat.type == "heatmap" and np.asarray(heat.z) == pytest.approx(np.array(GRID["z"]))
+    scale, train, test = fig.data
+    pixels = map_pixels(fig)
+    assert pixels.shape == (3, 3, 3)
+    assert tuple(pixels[0, 2]) == rgb(theme.CLASS_1)    # z 1.0 at the top right (x1 = x2 = 1)
+    assert pixels[2, 0, 0] > pixels[2, 0, 2]              # z 0.1 at the bottom left: orange, more red than blue
+    image = fig.layout.images[0]
+    assert (image.x, image.y, image.sizex, image.sizey) == (-1.5, 1.5, 3.0, 3.0)  # cells centred on the grid
+    assert list(fig.layout.xaxis.range) == [-1.5, 1.5] and image.layer == "below"
+    assert scale.type == "heatmap" and scale.coloraxis == "coloraxis" and scale.x[0] > 1.5  # only its colour bar
     assert (fig.layout.coloraxis.cmin, fig.layout.coloraxis.cmax) == (0.0, 1.0)
     assert list(train.marker.color) == [1.0, 0.0] and train.marker.colorscale == (
         (0.0, theme.CLASS_0), (1.0, theme.CLASS_1)) and (train.marker.cmin, train.marker.cmax) == (0, 1)
@@ -99,7 +113,10 @@ def test_decision_boundary_binary_heatmap_points_by_class_and_test_outline():
 
 def test_decision_boundary_discretize_and_no_test_trace_by_default():
     fig = decision_boundary_figure(GRID, POINTS, np.array([1.0, 0.0]), discretize=True)
-    assert np.asarray(fig.data[0].z).tolist() == [[0, 0, 0], [0, 1, 1], [1, 1, 1]]
+    pixels = map_pixels(fig)[::-1]  # row 0 at the bottom, as the grid's z
+    classes = [[tuple(p) == rgb(theme.CLASS_1) for p in row] for row in pixels]
+    assert classes == [[False] * 3, [False, True, True], [True] * 3]
+    assert all(tuple(p) in (rgb(theme.CLASS_0), rgb(theme.CLASS_1)) for row in pixels for p in row)
     assert [t.name for t in fig.data] == ["model output", "train"]
 
 
@@ -107,6 +124,8 @@ def test_decision_boundary_regression_shares_one_colour_scale_over_the_label_ran
     fig = decision_boundary_figure(GRID, POINTS, np.array([-2.0, 5.0]), "regression")
     assert (fig.layout.coloraxis.cmin, fig.layout.coloraxis.cmax) == (-2.0, 5.0)
     assert fig.data[1].marker.coloraxis == "coloraxis" and list(fig.data[1].marker.color) == [-2.0, 5.0]
+    binary = map_pixels(decision_boundary_figure(GRID, POINTS, np.array([1.0, 0.0])))
+    assert not np.array_equal(map_pixels(fig), binary)  # the same z, coloured on the labels' range instead
 
 
 def test_dataset_thumbnails_one_plot_per_set_and_the_selected_one_framed():

@@ -122,25 +122,31 @@ def decision_boundary_figure(grid: Mapping, points: np.ndarray, labels: np.ndarr
                              discretize: bool = False, height: int = 420) -> go.Figure:
     """The model's output over the plane (`plane.decision_grid`) with the data points on top.
 
-    Binary: z is the class-1 probability on [0, 1] (`discretize` shows the predicted class instead).
-    Regression: z and the points share one colour scale spanning the training labels.
+    Binary: the class-1 probability on [0, 1] (`discretize` shows the predicted class instead).
+    Regression: the map and the points share one colour scale spanning the training labels.
+    The map is a PNG under the points (a layout image), so a live redraw swaps one image and leaves the
+    points alone (ui/live_chart.py); an invisible one-cell heatmap carries the colour bar.
     """
-    z = np.asarray(grid["z"], dtype=np.float32)  # float32 travels as a compact typed array
+    z = np.asarray(grid["z"], dtype=np.float32)
     if task == "regression":
         lo, hi = _label_range(np.asarray(labels))
     else:
         lo, hi = 0.0, 1.0
         if discretize:
             z = (z >= 0.5).astype(np.float32)
-    x1, x2 = np.asarray(grid["x1"], dtype=np.float32), np.asarray(grid["x2"], dtype=np.float32)
-    traces = [dict(type="heatmap", x=x1, y=x2, z=z, coloraxis="coloraxis", name="model output",
-                   opacity=0.85, hovertemplate="x1 %{x:.2f}<br>x2 %{y:.2f}<br>output %{z:.3f}"),
-              _points_trace(np.asarray(points), np.asarray(labels), task, "train", "white")]
+    x1, x2 = np.asarray(grid["x1"], dtype=np.float64), np.asarray(grid["x2"], dtype=np.float64)
+    half_x, half_y = (x1[-1] - x1[0]) / (2 * (len(x1) - 1)), (x2[-1] - x2[0]) / (2 * (len(x2) - 1))
+    xs, ys = [float(x1[0] - half_x), float(x1[-1] + half_x)], [float(x2[0] - half_y), float(x2[-1] + half_y)]
+    image = dict(source=map_png(z, lo, hi), xref="x", yref="y", x=xs[0], y=ys[1], sizex=xs[1] - xs[0],
+                 sizey=ys[1] - ys[0], xanchor="left", yanchor="top", sizing="stretch", layer="below", opacity=0.85)
+    scale = dict(type="heatmap", x=[xs[1] + 10 * half_x], y=[ys[1] + 10 * half_y], z=[[lo]], coloraxis="coloraxis",
+                 name="model output", hoverinfo="skip")  # outside the axes: only its colour bar shows
+    traces = [scale, _points_trace(np.asarray(points), np.asarray(labels), task, "train", "white")]
     if test_points is not None and len(test_points):
         traces.append(_points_trace(np.asarray(test_points), np.asarray(test_labels), task, "test", "black"))
     return theme.figure(traces, theme.layout(
-        "x1", "x2", height, xaxis=dict(range=[float(x1[0]), float(x1[-1])], constrain="domain"),
-        yaxis=dict(range=[float(x2[0]), float(x2[-1])], scaleanchor="x", constrain="domain"),
+        "x1", "x2", height, xaxis=dict(range=xs, constrain="domain", showgrid=False, zeroline=False),
+        yaxis=dict(range=ys, scaleanchor="x", constrain="domain", showgrid=False, zeroline=False), images=[image],
         coloraxis=dict(colorscale=theme.DIVERGING, cmin=lo, cmax=hi, colorbar=dict(thickness=10, len=0.8))))
 
 
