@@ -23,7 +23,7 @@ def test_every_generator_gives_n_points_and_labels_reproducibly_from_the_seed(na
     assert not torch.equal(points, other) or name == "spiral"  # the noiseless spiral is the same curve
 
 
-@pytest.mark.parametrize("name", ["circle", "xor", "gauss", "spiral"])
+@pytest.mark.parametrize("name", ["circle", "xor", "gauss", "spiral", "moons", "checkerboard", "diagonal"])
 def test_classification_sets_are_balanced_0_1_labels(name):
     _, labels = generate(name)
     assert set(labels.tolist()) <= {0.0, 1.0}
@@ -41,6 +41,29 @@ def test_xor_labels_by_quadrant_and_keeps_off_the_axes():
     points, labels = generate("xor")
     assert torch.equal(labels, (points[:, 0] * points[:, 1] >= 0).double())
     assert points.abs().min() >= 0.3                          # TF Playground's padding
+
+
+def test_moons_are_two_half_circles_of_radius_3():
+    points, labels = generate("moons")
+    for label, centre in ((1.0, (-1.5, -0.75)), (0.0, (1.5, 0.75))):
+        moon = points[labels == label] - torch.tensor(centre, dtype=torch.float64)
+        assert torch.hypot(moon[:, 0], moon[:, 1]) == pytest.approx(torch.full((len(moon),), 3.0), abs=1e-9)
+    assert (points[labels == 1, 1] >= -0.75 - 1e-9).all() and (points[labels == 0, 1] <= 0.75 + 1e-9).all()  # arcs
+
+
+def test_checkerboard_labels_by_square():
+    points, labels = generate("checkerboard")
+    squares = torch.floor(points / 2.5)
+    assert torch.equal(labels, ((squares[:, 0] + squares[:, 1]) % 2 == 0).double())
+    assert points.abs().max() <= 5.0
+
+
+def test_diagonal_flips_about_its_noise_share_of_labels():
+    points, clean = generate("diagonal", n=4000)
+    assert torch.equal(clean, (points[:, 1] > points[:, 0]).double())
+    same_points, noisy = generate("diagonal", noise=0.2, n=4000)
+    assert torch.equal(points, same_points)                   # the noise flips labels, it moves no point
+    assert (noisy != clean).double().mean().item() == pytest.approx(0.2, abs=0.03)
 
 
 def test_gauss_noise_widens_the_blobs_by_its_variance_law():

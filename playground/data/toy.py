@@ -1,4 +1,5 @@
-"""TensorFlow Playground's 2-D datasets, with its generators and constants, plus `linear`.
+"""TensorFlow Playground's 2-D datasets, with its generators and constants, plus `linear` and the sets
+its forks added (moons, checkerboard, diagonal).
 
 Ported from tensorflow/playground `src/dataset.ts`: the same shapes, radii, noise scaling and labels
 (its -1/+1 class labels become 0/1 here, for BCE). Randomness comes from one `torch.Generator`, so a
@@ -72,6 +73,38 @@ def _spiral(n, noise, g):
     return torch.cat(parts), torch.cat(labels)
 
 
+def _moons(n, noise, g):
+    """Two interleaving half circles of radius 3 (scikit-learn's moons, scaled to the plane); noise moves
+    each point by up to `noise` times the radius in x and y."""
+    radius = 3.0
+    parts, labels = [], []
+    for label, (cx, cy, turn) in ((1.0, (-1.5, -0.75, 0.0)), (0.0, (1.5, 0.75, math.pi))):
+        m = n // 2 if not parts else n - n // 2
+        angle = _uniform(g, 0.0, math.pi, m) + turn
+        x = cx + radius * torch.cos(angle) + _uniform(g, -radius, radius, m) * noise
+        y = cy + radius * torch.sin(angle) + _uniform(g, -radius, radius, m) * noise
+        parts.append(torch.stack([x, y], 1))
+        labels.append(torch.full((m,), label, dtype=torch.float64))
+    return torch.cat(parts), torch.cat(labels)
+
+
+def _checkerboard(n, noise, g):
+    """A 4x4 board over [-5, 5]^2: a point's class is its square's colour, read at its noisy position."""
+    x, y = _uniform(g, -5, 5, n), _uniform(g, -5, 5, n)
+    nx, ny = _uniform(g, -5, 5, n) * noise, _uniform(g, -5, 5, n) * noise
+    label = ((torch.floor((x + nx) / 2.5) + torch.floor((y + ny) / 2.5)) % 2 == 0).double()
+    return torch.stack([x, y], 1), label
+
+
+def _diagonal(n, noise, g):
+    """A straight boundary, x2 = x1, and labels flipped with probability `noise`: the set for overfitting
+    (a big network draws the flipped points' islands, a small one the line)."""
+    x, y = _uniform(g, -5, 5, n), _uniform(g, -5, 5, n)
+    flip = torch.rand(n, generator=g, dtype=torch.float64) < noise
+    label = ((y > x) ^ flip).double()
+    return torch.stack([x, y], 1), label
+
+
 def _plane(n, noise, g):
     radius = 6.0
     x, y = _uniform(g, -radius, radius, n), _uniform(g, -radius, radius, n)
@@ -114,6 +147,7 @@ def plane_points(resolution, extent):
 
 TOY_GENERATORS = {
     "circle": _circle, "xor": _xor, "gauss": _gauss, "spiral": _spiral,
+    "moons": _moons, "checkerboard": _checkerboard, "diagonal": _diagonal,
     "plane": _plane, "multi_gauss": _multi_gauss, "linear": _linear,
 }
 
