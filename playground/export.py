@@ -24,7 +24,7 @@ import nbformat
 import torch
 from torch import nn
 
-from . import objectives, quoting
+from . import modules, objectives, quoting
 from .data import DATASETS, Dataset, load_dataset, tabular, toy
 from .data import base as data_base
 from .data import images
@@ -88,7 +88,7 @@ def _values(spec: ExperimentSpec, dataset: Dataset | None, num_threads: int | No
         "data_kind": spec.data.name if spec.data.name == "digits" else kind,
         "torchvision_class": getattr(images.SOURCES.get(spec.data.name), "torchvision_class", None),
         **_copied_data_code(spec.data.name),
-        "model_code": _model_code(spec, data),
+        "model_code": _model_code(spec, data), "own_modules": _own_modules(spec, data),
         "loss_code": objectives.loss_code(t.loss, data.task),
         "classify": data.task != "regression",
         "correct_code": objectives.correct_code(data.task),
@@ -102,8 +102,9 @@ def _values(spec: ExperimentSpec, dataset: Dataset | None, num_threads: int | No
 
 
 def module_code(module: nn.Module) -> str:
-    """`nn.Linear(in_features=2, out_features=8)`: the module's repr as a call, arguments at defaults dropped."""
-    call = ast.parse("nn." + repr(module), mode="eval").body
+    """`nn.Linear(in_features=2, out_features=8)`: the module's repr as a call, arguments at defaults dropped
+    (a module of playground/modules.py is called by its own name: the script carries its class)."""
+    call = ast.parse(("" if type(module).__module__ == modules.__name__ else "nn.") + repr(module), mode="eval").body
     defaults = inspect.signature(type(module)).parameters
     call.keywords = [k for k in call.keywords if k.arg not in defaults or
                      defaults[k.arg].default is inspect.Parameter.empty or
@@ -192,6 +193,14 @@ def _copied_data_code(name: str) -> dict[str, str]:
     helpers = [images._subset, images._to_float] + ([images._digits] if name == "digits" else [images._decode])
     return {"copied_from": "Image helpers, copied from the playground (playground/data/images.py).",
             "copied_code": "\n\n\n".join(inspect.getsource(f).strip() for f in helpers)}
+
+
+def _own_modules(spec: ExperimentSpec, data: Dataset) -> str:
+    """The source of the playground/modules.py classes the network uses, for the script to define."""
+    with torch.device("meta"):
+        used = {type(m) for _, layer, shape in plan(spec.model, data.input_shape, data.n_outputs)
+                for m in LAYERS[layer.type].build(layer, shape) if type(m).__module__ == modules.__name__}
+    return "\n\n\n".join(inspect.getsource(cls).strip() for cls in sorted(used, key=lambda c: c.__name__))
 
 
 def _model_code(spec: ExperimentSpec, data: Dataset) -> str:

@@ -11,6 +11,7 @@ from playground import registry
 from playground.data import load_dataset
 from playground.export import export_script, module_code
 from playground.layers import LAYERS
+from playground.modules import Sine
 from playground.spec import DataSpec, ExperimentSpec, LayerSpec, ModelSpec, TrainSpec
 from playground.train import Experiment
 
@@ -172,7 +173,7 @@ def test_module_code_round_trips_and_drops_defaults():
     modules += [cls() for cls in registry.ACTIVATIONS.values()]
     for m in modules:
         code = module_code(m)
-        assert repr(eval(code, {"nn": torch.nn})) == repr(m), code
+        assert repr(eval(code, {"nn": torch.nn, "Sine": Sine})) == repr(m), code
     assert module_code(torch.nn.Linear(3, 4)) == "nn.Linear(in_features=3, out_features=4)"
     assert module_code(torch.nn.BatchNorm2d(6)) == "nn.BatchNorm2d(6)"
 

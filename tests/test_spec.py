@@ -108,7 +108,7 @@ def test_nesterov_needs_sgd_with_momentum(train):
 
 
 @pytest.mark.parametrize("data, field", [
-    ({"name": "moons"}, "data.name"),
+    ({"name": "half_moons"}, "data.name"),
     ({"n_samples": 3}, "data.n_samples"),
     ({"n_samples": -5}, "data.n_samples"),
     ({"noise": 0.6}, "data.noise"),
