@@ -26,13 +26,13 @@ def data_info(data: DataSpec) -> dict | None:
     return info
 
 
-def show_model(spec: ExperimentSpec, data: DataSpec, layers: list[dict]) -> None:
+def show_model(spec: ExperimentSpec, data: DataSpec, layers: list[dict], init: str) -> None:
     """Validate the edited stack on the chosen data; a valid one becomes the spec the Train page trains."""
     info = data_info(data)
     if info is None:
         return
     try:
-        model = ModelSpec.from_dict({"layers": layers})
+        model = ModelSpec.from_dict({"layers": layers, "init": init})
         candidate = spec.replace(data=data, model=model, train=build.fit_loss(spec.train, info["task"]))
         summary = build.summary_frame(candidate, info)
     except SpecError as e:
@@ -54,5 +54,6 @@ data = build.data_controls(spec.data)
 st.subheader("Layers")
 st.caption("Hidden layers, input side first. The output layer is added for you, sized to the task.")
 layers = build.layer_editor(spec.model)
+init = build.init_control(spec.model)
 st.subheader("Summary")
-show_model(spec, data, layers)
+show_model(spec, data, layers, init)

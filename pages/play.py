@@ -26,6 +26,7 @@ with right:
     toggles = st.columns(2)
     show_test = toggles[0].checkbox("Show test data", key="pg_show_test")
     discretize = toggles[1].checkbox("Discretize output", key="pg_discretize", disabled=task == "regression")
+    settings = pg.init_control(settings)
 
 run = pg.ensure_run(settings.to_spec(spec))
 if run is not None:  # None only if the very first settings cannot be built; ensure_run has said why

@@ -24,7 +24,7 @@ import nbformat
 import torch
 from torch import nn
 
-from . import modules, objectives, quoting
+from . import modules, objectives, quoting, registry
 from .data import DATASETS, Dataset, load_dataset, tabular, toy
 from .data import base as data_base
 from .data import images
@@ -89,6 +89,7 @@ def _values(spec: ExperimentSpec, dataset: Dataset | None, num_threads: int | No
         "torchvision_class": getattr(images.SOURCES.get(spec.data.name), "torchvision_class", None),
         **_copied_data_code(spec.data.name),
         "model_code": _model_code(spec, data), "own_modules": _own_modules(spec, data),
+        "init": spec.model.init, "init_code": registry.INITS[spec.model.init],
         "loss_code": objectives.loss_code(t.loss, data.task),
         "classify": data.task != "regression",
         "correct_code": objectives.correct_code(data.task),

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .registry import CLASSIFICATION_ONLY_LOSSES, OPTIMIZERS, PENALTIES, SCHEDULES, applies
+from .registry import CLASSIFICATION_ONLY_LOSSES, INITS, OPTIMIZERS, PENALTIES, SCHEDULES, applies
 from .spec import SpecError, TrainSpec
 
 _REGRESSION_LOSSES = {"mse": "mse_loss", "mae": "l1_loss", "huber": "huber_loss"}  # torch.nn.functional's names
@@ -50,7 +50,7 @@ def correct_code(task: str) -> str:
 
 @functools.cache
 def _compiled(code: str, *names: str):
-    return eval(f"lambda {', '.join(names)}: {code}", {"F": F})  # noqa: S307 - our own code strings, never a user's
+    return eval(f"lambda {', '.join(names)}: {code}", {"F": F, "nn": nn})  # noqa: S307 - our own code, never a user's
 
 
 def compute_loss(loss: str, task: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -81,6 +81,21 @@ def penalty(kind: str, rate: float, weights: list[torch.Tensor]) -> torch.Tensor
     if code is None or rate == 0:
         return 0.0
     return _compiled(code, "reg_rate", "weights")(rate, weights)
+
+
+@torch.no_grad()
+def init_weights(model: nn.Module, kind: str) -> None:
+    """registry.INITS[kind] on every weight matrix and kernel (the penalised ones), and 0 in every bias;
+    nothing for "default" (each layer keeps PyTorch's own initialisation)."""
+    code = INITS[kind]
+    if code is None:
+        return
+    fill = _compiled(code, "w")
+    for w in penalised_weights(model):
+        fill(w)
+    for name, p in model.named_parameters():
+        if name.endswith("bias"):
+            p.zero_()
 
 
 def make_optimizer(spec: TrainSpec, params) -> torch.optim.Optimizer:

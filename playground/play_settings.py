@@ -25,6 +25,7 @@ class PlaySettings:
     features: tuple[str, ...] = ("x1", "x2")
     hidden: tuple[int, ...] = (4, 2)            # neurons per hidden layer
     activation: str = "tanh"                    # one for all layers, as in TF Playground
+    init: str = "default"                       # how the weights start (registry.INITS)
     lr: float = 0.03
     regularization: str = "none"
     reg_rate: float = 0.0
@@ -37,7 +38,7 @@ class PlaySettings:
         return cls(dataset=spec.data.name, train_percent=round(100 * (1 - spec.data.test_fraction)),
                    noise_percent=round(100 * spec.data.noise), batch_size=t.batch_size,
                    features=tuple(spec.data.features), hidden=tuple(min(layer.units, MAX_UNITS) for layer in dense),
-                   activation=dense[0].activation if dense else cls.activation, lr=t.lr,
+                   activation=dense[0].activation if dense else cls.activation, init=spec.model.init, lr=t.lr,
                    regularization=t.regularization, reg_rate=t.reg_rate)
 
     def to_spec(self, base: ExperimentSpec) -> ExperimentSpec:
@@ -45,7 +46,8 @@ class PlaySettings:
         the loss follows the dataset's task."""
         data = replace(base.data, name=self.dataset, noise=self.noise_percent / 100,
                        test_fraction=round(1 - self.train_percent / 100, 2), features=self.features)
-        model = ModelSpec(tuple(LayerSpec("dense", units=u, activation=self.activation) for u in self.hidden))
+        layers = tuple(LayerSpec("dense", units=u, activation=self.activation) for u in self.hidden)
+        model = ModelSpec(layers, self.init)
         train = replace(base.train, loss=DEFAULT_LOSS[DATASETS[self.dataset].task], lr=self.lr,
                         regularization=self.regularization, reg_rate=self.reg_rate, batch_size=self.batch_size,
                         epochs=PLAYGROUND_EPOCHS)

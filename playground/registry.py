@@ -50,6 +50,16 @@ PENALTIES: dict[str, str | None] = {
     "l2": "0.5 * (w * w).sum()",    # rate * sum w^2 / 2
 }
 REGULARIZATIONS: tuple[str, ...] = tuple(PENALTIES)
+# Weight initialisations: name -> the Python that fills one weight matrix or kernel `w` in place (biases then
+# start at 0), or None for PyTorch's own per layer. Run after the model is built under the weights seed;
+# the exported script writes the same line, so a new entry trains and exports as is.
+INITS: dict[str, str | None] = {
+    "default": None,                                            # PyTorch's (Kaiming-uniform, a = sqrt 5)
+    "zeros": "nn.init.zeros_(w)",                               # TF Playground's initZero: no symmetry broken
+    "xavier": "nn.init.xavier_uniform_(w)",                     # Glorot: variance 2 / (fan_in + fan_out)
+    "he": "nn.init.kaiming_normal_(w, nonlinearity='relu')",    # std sqrt(2 / fan_in), for ReLU nets
+    "normal": "nn.init.normal_(w, std=0.1)",                    # small random normal
+}
 # Learning-rate schedules, stepped once per epoch: name -> (train spec, optimizer) -> scheduler, or None.
 # The exporter writes the constructor call back from the built scheduler, so a new entry exports as is.
 SCHEDULES: dict[str, Callable[..., torch.optim.lr_scheduler.LRScheduler] | None] = {

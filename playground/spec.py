@@ -185,6 +185,8 @@ class ModelSpec:
         LayerSpec("dense", units=8, activation="tanh"),
     )
 
+    init: str = "default"             # how weights start (registry.INITS): default, zeros, xavier, he, normal
+
     MAX_LAYERS = 64
 
     @classmethod
@@ -195,10 +197,12 @@ class ModelSpec:
             _fail(f"{path}.layers", f"must be a list of layers, got {type(layers).__name__}")
         if len(layers) > cls.MAX_LAYERS:
             _fail(f"{path}.layers", f"has {len(layers)} layers; at most {cls.MAX_LAYERS} are allowed")
-        return cls(tuple(LayerSpec.from_dict(l, f"{path}.layers[{i}]") for i, l in enumerate(layers)))
+        init = d.get("init", cls.init)
+        _choice(f"{path}.init", init, list(registry.INITS))
+        return cls(tuple(LayerSpec.from_dict(l, f"{path}.layers[{i}]") for i, l in enumerate(layers)), init)
 
     def to_dict(self) -> dict:
-        return {"layers": [l.to_dict() for l in self.layers]}
+        return {"layers": [l.to_dict() for l in self.layers], "init": self.init}
 
 
 @dataclass(frozen=True)

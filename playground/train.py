@@ -23,7 +23,7 @@ import torch
 
 from .data import Dataset, load_dataset
 from .model import Network
-from .objectives import (check_loss, compute_loss, count_correct, make_optimizer, make_scheduler,
+from .objectives import (check_loss, compute_loss, count_correct, init_weights, make_optimizer, make_scheduler,
                          penalised_weights, penalty, resolve_device)
 from .spec import Change, ExperimentSpec, SpecError
 from .telemetry import Telemetry
@@ -63,7 +63,9 @@ class Experiment:
         with _INIT_LOCK:
             torch.manual_seed(spec.weights_seed)
             self.model = Network(spec.model, data.input_shape, data.n_outputs,
-                                 batch_size=min(train.batch_size, len(data.x_train))).to(self.device)
+                                 batch_size=min(train.batch_size, len(data.x_train)))
+            init_weights(self.model, spec.model.init)  # on the CPU, as the exported script does
+            self.model.to(self.device)
             stochastic = any(isinstance(m, torch.nn.modules.dropout._DropoutNd) for m in self.model.modules())
             self._rng = _rng_module(self.device).get_rng_state() if stochastic else None
         self.optimizer = make_optimizer(train, self.model.parameters())

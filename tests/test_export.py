@@ -167,6 +167,14 @@ def test_every_loss_schedule_and_penalty_exports(schedule, loss, regularization)
     assert_reproduces_in_process(spec)
 
 
+@pytest.mark.parametrize("init", list(registry.INITS))
+def test_every_initialisation_exports_the_same_run(init):
+    spec = ExperimentSpec.from_dict({"data": {"name": "circle", "n_samples": 60},
+                                     "model": {"init": init, "layers": [{"type": "dense", "units": 4}]},
+                                     "train": {"epochs": 2, "device": "cpu"}})
+    assert_reproduces_in_process(spec)
+
+
 def test_module_code_round_trips_and_drops_defaults():
     modules = [torch.nn.Linear(3, 4), torch.nn.Conv2d(1, 2, 3, stride=2, padding=1), torch.nn.BatchNorm1d(5),
                torch.nn.MaxPool2d(2, 2), torch.nn.Dropout(0.3), torch.nn.LeakyReLU()]

@@ -129,7 +129,7 @@ def test_the_playground_keeps_training_through_a_learning_rate_change():
         assert at.session_state["playground_spec"] == run.exp.spec             # what is shared and exported
         at.slider(key="playground:train.batch_size").set_value(20).run()
         assert at.session_state["playground_run"] is run and run.exp.batch_size == 20
-        at.number_input(key="playground:model.layers[0].units").set_value(3).run()   # architecture: a new run
+        at.button(key="pg_units_0_minus").click().run()                     # architecture: a new run
         new = at.session_state["playground_run"]
         assert new is not run and new.exp.spec.train.changes == () and new.exp.lr == 0.3
     finally:

@@ -5,7 +5,7 @@ from torch import nn
 
 from playground.layers import LAYERS
 from playground.model import MAX_PARAMS, Network
-from playground.spec import ModelSpec, SpecError
+from playground.spec import LayerSpec, ModelSpec, SpecError
 from playground.telemetry import capture_activations
 
 DIGITS = (1, 8, 8)
@@ -181,3 +181,36 @@ def test_batchnorm_normalises_the_batch_in_training_and_uses_running_stats_in_ev
     with torch.no_grad():
         block.eval()(x)
     assert torch.equal(block[0].running_mean, running)              # eval does not update the statistics
+
+
+def wide(init: str, seed: int = 0):
+    """A 40 -> 500 -> 300 relu net on the digits-sized input, its weights drawn as `init` says."""
+    from playground.objectives import init_weights
+
+    spec = ModelSpec((LayerSpec("dense", units=500, activation="relu"),), init)
+    torch.manual_seed(seed)
+    net = Network(spec, (40,), 300)
+    init_weights(net, spec.init)
+    return net
+
+
+def test_each_initialisation_is_what_it_says():
+    import math
+
+    zeros = wide("zeros")
+    assert all(torch.count_nonzero(p) == 0 for p in zeros.parameters())  # weights and biases: all zero
+    hidden = wide("he").dense_0[0]
+    assert hidden.weight.std().item() == pytest.approx(math.sqrt(2 / 40), rel=0.03)  # He: sqrt(2 / fan_in)
+    xavier = wide("xavier").output[0].weight
+    assert xavier.std().item() == pytest.approx(math.sqrt(2 / (500 + 300)), rel=0.03)  # Glorot
+    assert wide("normal").dense_0[0].weight.std().item() == pytest.approx(0.1, rel=0.03)
+    assert all(torch.count_nonzero(m.bias) == 0 for m in wide("he").modules() if isinstance(m, nn.Linear))
+    torch.manual_seed(0)
+    plain = Network(ModelSpec((LayerSpec("dense", units=500, activation="relu"),)), (40,), 300)
+    assert all(torch.equal(a, b) for a, b in zip(plain.parameters(), wide("default").parameters()))  # untouched
+    assert all(torch.equal(a, b) for a, b in zip(wide("he", 3).parameters(), wide("he", 3).parameters()))
+
+
+def test_an_unknown_initialisation_is_refused_by_name():
+    with pytest.raises(SpecError, match=r"^model.init: .*xavier"):
+        ModelSpec.from_dict({"layers": [], "init": "glorot"})

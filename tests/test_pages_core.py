@@ -144,6 +144,28 @@ def test_playground_step_trains_one_epoch_and_reset_archives_and_stops_the_threa
     assert all(torch.equal(before[k], v) for k, v in again.exp.model.state_dict().items())
 
 
+def test_playground_plus_and_minus_buttons_shape_the_network_and_the_init_select_sets_its_weights(app):
+    at = app("pages/play.py").run()
+    layers = lambda: [l.units for l in at.session_state["playground_spec"].model.layers]  # noqa: E731
+    assert layers() == [4, 2]
+    at.button(key="pg_units_1_plus").click().run()
+    at.button(key="pg_units_0_minus").click().run()
+    assert layers() == [3, 3] and at.session_state["playground_run"].exp.spec.model.layers[1].units == 3
+    at.button(key="pg_layers_minus").click().run()
+    assert layers() == [3] and at.button(key="pg_units_0_plus").disabled is False
+    for _ in range(2):
+        at.button(key="pg_units_0_minus").click().run()
+    assert layers() == [1] and at.button(key="pg_units_0_minus").disabled  # one neuron at least
+    at.button(key="pg_layers_minus").click().run()
+    assert layers() == [] and at.button(key="pg_layers_minus").disabled
+    at.button(key="pg_layers_plus").click().run()
+    assert layers() == [4] and not at.exception
+    at.selectbox(key="playground:model.init").select("zeros").run()
+    run = at.session_state["playground_run"]
+    assert run.exp.spec.model.init == "zeros"
+    assert all(int((p != 0).sum()) == 0 for p in run.exp.model.parameters())  # zeros are zeros
+
+
 def test_playground_changing_a_setting_starts_a_new_run_and_keeps_the_settings(app):
     at = app("pages/play.py").run()
     at.radio(key="playground:data.name").set_value("spiral").run()
@@ -151,7 +173,7 @@ def test_playground_changing_a_setting_starts_a_new_run_and_keeps_the_settings(a
     first = at.session_state["playground_run"]
     at.slider(key="playground:data.noise_percent").set_value(20).run()
     at.checkbox(key="playground:data.features.sin_x1").check().run()
-    at.number_input(key="playground:hidden_layers").set_value(3).run()
+    at.button(key="pg_layers_plus").click().run()                # TF Playground's + beside "hidden layers"
     run = at.session_state["playground_run"]
     assert run is not first and run.state == "ready"
     data, layers = run.exp.spec.data, run.exp.spec.model.layers
@@ -427,7 +449,7 @@ def test_share_link_opens_the_playground_with_its_experiment():
     try:
         assert not at.exception
         assert at.radio(key="playground:data.name").value == "xor"
-        assert at.number_input(key="playground:model.layers[0].units").value == 3
+        assert "**3**" in [m.value for m in at.markdown]  # layer 1's neuron count, between its - and +
         assert at.session_state["playground_run"].exp.spec == spec
     finally:
         at.session_state["playground_run"].stop()

@@ -23,7 +23,7 @@ from playground.registry import CLASSIFICATION_ONLY_LOSSES, DEFAULT_LOSS
 from playground.spec import LayerSpec, ModelSpec
 
 from . import session
-from .controls import LAYER_FIELDS, Field, field_input, show_problem
+from .controls import INIT_FIELD, LAYER_FIELDS, Field, field_input, show_problem
 
 SLOT = session.MAIN
 LAYERS_KEY = f"{SLOT}:layers"
@@ -178,6 +178,11 @@ def _add() -> None:
     layers = st.session_state[LAYERS_KEY]
     kind = st.session_state["build_add_type"]
     layers.append({"id": _next_id(layers), "type": kind, **LAYERS[kind].params})
+
+
+def init_control(spec: ModelSpec) -> str:
+    """The weights' initialisation (registry.INITS)."""
+    return field_input(f"{SLOT}:model.init", INIT_FIELD, spec.init, width=260)
 
 
 def layer_editor(spec: ModelSpec) -> list[dict]:

@@ -31,6 +31,10 @@ class Field:
     help: str = ""
 
 
+INIT_FIELD = Field("Weight initialization", "select", tuple(registry.INITS),
+                   help="How the weights start: PyTorch's default per layer, zeros (nothing breaks the symmetry "
+                        "between units: watch Inspect), Xavier/Glorot, He (for ReLU), or a small normal")
+
 TRAIN_FIELDS: dict[str, Field] = {
     "loss": Field("Loss", "select", registry.LOSSES),
     "optimizer": Field("Optimizer", "select", tuple(registry.OPTIMIZERS)),

@@ -9,6 +9,7 @@ old one is archived by ui.session.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import replace
 
 import plotly.graph_objects as go
@@ -23,7 +24,7 @@ from playground.play_settings import MAX_HIDDEN_LAYERS, MAX_UNITS, PlaySettings
 from playground.registry import RANGES
 
 from . import session
-from .controls import Field, field_input
+from .controls import INIT_FIELD, Field, field_input
 from .live import status_message
 from .live_chart import live_chart
 
@@ -43,7 +44,7 @@ FIELDS = {
     "activation": Field("Activation", "select", tuple(registry.ACTIVATIONS)),
     "train.regularization": Field("Regularization", "select", registry.REGULARIZATIONS),
     "train.reg_rate": Field("Regularization rate", "steps", REG_RATES),
-    "hidden_layers": Field("Hidden layers", "int", lo=0, hi=MAX_HIDDEN_LAYERS),
+    "model.init": replace(INIT_FIELD, label="Initialization"),
 }
 
 
@@ -92,7 +93,7 @@ def hyper_controls(settings: PlaySettings, columns) -> PlaySettings:
 
 
 def network_controls(settings: PlaySettings) -> PlaySettings:
-    """Input feature checkboxes and hidden layer / neuron counts."""
+    """Input feature checkboxes, and hidden layers and neurons with TF Playground's - and + buttons."""
     features = []
     for f, column in zip(TOY_FEATURES, st.columns(len(TOY_FEATURES))):
         with column:
@@ -101,16 +102,52 @@ def network_controls(settings: PlaySettings) -> PlaySettings:
     if not features:
         st.warning("Pick at least one input feature: the network needs something to read. "
                    "The network shown is the last one that had one.")
-    columns = st.columns(MAX_HIDDEN_LAYERS + 1)
+    columns = st.columns([1.4] + [1] * MAX_HIDDEN_LAYERS)
     with columns[0]:
-        n_layers = _field("hidden_layers", len(settings.hidden))
-    sizes = []
-    for i, column in enumerate(columns[1:n_layers + 1]):
-        units = settings.hidden[i] if i < len(settings.hidden) else NEW_LAYER_UNITS
-        with column:
-            sizes.append(field_input(f"{SLOT}:model.layers[{i}].units",
-                                     Field(f"Layer {i + 1} neurons", "int", lo=1, hi=MAX_UNITS), units))
-    return replace(settings, features=tuple(features), hidden=tuple(sizes))
+        _counter("Hidden layers", len(settings.hidden), 0, MAX_HIDDEN_LAYERS, "pg_layers", _change_layers)
+    for i, units in enumerate(settings.hidden):
+        with columns[i + 1]:
+            _counter(f"Layer {i + 1}", units, 1, MAX_UNITS, f"pg_units_{i}", _change_units, i)
+    return replace(settings, features=tuple(features))
+
+
+def init_control(settings: PlaySettings) -> PlaySettings:
+    return replace(settings, init=_field("model.init", settings.init))
+
+
+def _counter(label: str, value: int, lo: int, hi: int, key: str, change: Callable, *args) -> None:
+    """A count between a - and a + button, as TF Playground shows layers and neurons; each click is one step."""
+    st.caption(label)
+    with st.container(horizontal=True, vertical_alignment="center", gap=None):
+        st.button("", icon=":material/remove:", key=f"{key}_minus", on_click=change, args=(*args, -1),
+                  type="tertiary", disabled=value <= lo, help=f"one fewer ({lo} at least)")
+        st.markdown(f"**{value}**")
+        st.button("", icon=":material/add:", key=f"{key}_plus", on_click=change, args=(*args, 1),
+                  type="tertiary", disabled=value >= hi, help=f"one more ({hi} at most)")
+
+
+def _change_hidden(change: Callable[[list[int]], None]) -> None:
+    """Apply `change` to the stored experiment's neurons per hidden layer (a new network: a new run)."""
+    spec = session.get_spec(SLOT).latest()
+    settings = PlaySettings.from_spec(spec)
+    hidden = list(settings.hidden)
+    change(hidden)
+    session.set_spec(replace(settings, hidden=tuple(hidden)).to_spec(spec), SLOT)
+
+
+def _change_layers(by: int) -> None:
+    def change(hidden: list[int]) -> None:
+        if by > 0:
+            hidden.append(NEW_LAYER_UNITS)
+        else:
+            hidden.pop()
+    _change_hidden(change)
+
+
+def _change_units(layer: int, by: int) -> None:
+    def change(hidden: list[int]) -> None:
+        hidden[layer] = min(MAX_UNITS, max(1, hidden[layer] + by))
+    _change_hidden(change)
 
 
 def ensure_run(candidate: ExperimentSpec) -> Run | None:

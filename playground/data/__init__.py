@@ -22,7 +22,7 @@ DATASETS: dict[str, DatasetInfo] = {
     "spiral": DatasetInfo("toy", "binary", "two interleaved spirals"),
     "moons": DatasetInfo("toy", "binary", "two interleaving half circles"),
     "checkerboard": DatasetInfo("toy", "binary", "a 4x4 board of squares of alternating classes"),
-    "diagonal": DatasetInfo("toy", "binary", "a straight boundary with labels flipped by the noise: for overfitting"),
+    "diagonal": DatasetInfo("toy", "binary", "a straight boundary, labels flipped by the noise: for overfitting"),
     "plane": DatasetInfo("toy", "regression", "a tilted plane: y = (x1 + x2) / 10"),
     "multi_gauss": DatasetInfo("toy", "regression", "six signed Gaussian bumps"),
     "linear": DatasetInfo("toy", "regression", "y = 3x + 2 + noise"),
