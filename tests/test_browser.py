@@ -2,8 +2,9 @@
 
 Press Play on the Playground and check that training shows: the epoch counter rises and the loss chart
 gains points, and over 10 s sampled every 50 ms no live chart is ever missing while the decision map keeps
-changing. Three quick keyboard changes end on the last one. Closing the browser must end the run's thread
-on the server. A screenshot is saved to test-artifacts/browser.png. Needs /usr/bin/chromium (never a Playwright download): skipped without it,
+changing. Three quick keyboard changes end on the last one; a click on a thumbnail selects its data set.
+Closing the browser must end the run's thread on the server. A screenshot is saved to
+test-artifacts/browser.png. Needs /usr/bin/chromium (never a Playwright download): skipped without it,
 except in CI (CI=true), where it fails.
 """
 import os
@@ -137,3 +138,18 @@ def test_quick_changes_end_on_the_last_one(server):
         toasts = page.get_by_text("Loaded the experiment from the link").count()
     assert value == "1", value  # 0.03 -> 0.1 -> 0.3 -> 1
     assert toasts == 0
+
+
+def test_clicking_a_thumbnail_selects_its_data_set(server):
+    """As in TF Playground: a click on the xor picture (second of the top row) selects xor."""
+    budget = Budget(BUDGET_S)
+    with browser_page(budget) as page:
+        page.goto(server.url, timeout=budget.ms(45))
+        thumbnails = page.locator(".st-key-pg_thumbnails .js-plotly-plot")
+        thumbnails.wait_for(timeout=budget.ms(45))
+        page.wait_for_function("() => document.querySelector('.st-key-pg_thumbnails .js-plotly-plot')._fullLayout",
+                               timeout=budget.ms())
+        box = thumbnails.bounding_box()
+        page.mouse.click(box["x"] + box["width"] * 0.375, box["y"] + box["height"] * 0.2)
+        page.wait_for_function("() => [...document.querySelectorAll('[data-testid=stRadio] input')].some(i => "
+                               "i.checked && i.closest('label').innerText.trim() === 'xor')", timeout=budget.ms())

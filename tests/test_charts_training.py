@@ -11,7 +11,7 @@ from PIL import Image
 
 from playground import Experiment
 from playground.charts import (accuracy_figure, dataset_thumbnails, decision_boundary_figure, loss_figure,
-                               network_diagram, theme)
+                               network_diagram, theme, thumbnail_at)
 from playground.charts.training import NAN_GREY, rgb
 from playground.data.toy import plane_points
 from playground.plane import decision_grid, dense_weights, neuron_maps
@@ -138,6 +138,10 @@ def test_dataset_thumbnails_one_plot_per_set_and_the_selected_one_framed():
     assert frame.xref == "x3 domain" and frame.line.color == theme.CLASS_1
     assert fig.data[-1].marker.colorscale is not None  # regression thumbnails carry their own colour scale
     assert fig.layout.height == 2 * 90
+    # where a click falls (paper coordinates: 0..1 across, 0..1 up): 4 columns, 2 rows, "abcd" on top
+    assert [thumbnail_at(fig, x, 0.9) for x in (0.05, 0.3, 0.6, 0.95)] == list("abcd")
+    assert thumbnail_at(fig, 0.3, 0.2) == "r" and thumbnail_at(fig, 0.9, 0.2) is None  # no thumbnail there
+    assert thumbnail_at(fig, 0.3, 0.5) is None                                          # between the rows
 
 
 # --- network diagram ----------------------------------------------------------------------------------

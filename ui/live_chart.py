@@ -13,6 +13,8 @@ update of it.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -37,13 +39,21 @@ function loadPlotly() {
 }
 
 export default function (component) {
-  const { data, parentElement } = component;
+  const { data, parentElement, setTriggerValue } = component;
   let graph = parentElement.querySelector(".pg-live-chart");
   if (!graph) {
     graph = document.createElement("div");
     graph.className = "pg-live-chart";
     parentElement.appendChild(graph);
+    graph.addEventListener("click", (event) => {   // where in the plot area, as fractions (paper coordinates)
+      const size = graph._fullLayout && graph._fullLayout._size, box = graph.getBoundingClientRect();
+      if (size && graph.__pgClick) {
+        graph.__pgClick("click", { x: (event.clientX - box.left - size.l) / size.w,
+                                   y: 1 - (event.clientY - box.top - size.t) / size.h });
+      }
+    });
   }
+  graph.__pgClick = data.clickable ? setTriggerValue : null;
   const figure = JSON.parse(data.figure);
   graph.style.height = (figure.layout.height || 400) + "px";   // holds its place before plotly.js is in
   loadPlotly().then((Plotly) => update(Plotly, graph, figure, data.config));
@@ -70,7 +80,20 @@ function update(Plotly, graph, figure, config) {
 _live_chart = st.components.v2.component("playground_live_chart", js=_JS, isolate_styles=False)
 
 
-def live_chart(fig: go.Figure, key: str, config: dict | None = None) -> None:
-    """Draw `fig` in the chart `key`, updating it in place if the page already shows it."""
+def live_chart(fig: go.Figure, key: str, config: dict | None = None,
+               on_click: Callable[[float, float], None] | None = None) -> None:
+    """Draw `fig` in the chart `key`, updating it in place if the page already shows it. `on_click(x, y)`,
+    if given, is called (as a widget's callback, before the rerun) with where a click fell in the plot
+    area, as paper coordinates (0..1 across, 0..1 up)."""
     fig.layout["uirevision"] = key
-    _live_chart(key=key, data={"figure": fig.to_json(), "config": {"responsive": True, **(config or {})}})
+    data = {"figure": fig.to_json(), "config": {"responsive": True, **(config or {})}, "clickable": on_click is not None}
+    if on_click is None:
+        _live_chart(key=key, data=data)
+    else:
+        _live_chart(key=key, data=data, on_click_change=lambda: _clicked(key, on_click))
+
+
+def _clicked(key: str, on_click: Callable[[float, float], None]) -> None:
+    where = st.session_state[key]["click"]
+    if where:
+        on_click(float(where["x"]), float(where["y"]))

@@ -16,7 +16,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from playground import ExperimentSpec, Run, Snapshot, SpecError, registry
-from playground.charts import dataset_thumbnails, decision_boundary_figure, loss_figure, network_diagram
+from playground.charts import (dataset_thumbnails, decision_boundary_figure, loss_figure, network_diagram,
+                               thumbnail_at)
 from playground.data import DATASETS, TOY_DATASETS, TOY_FEATURES
 from playground.data.toy import make_toy
 from playground.plane import decision_grid, diagram_view, toy_points
@@ -66,7 +67,7 @@ def _thumbnails(selected: str) -> go.Figure:
 def data_controls(settings: PlaySettings) -> PlaySettings:
     """Dataset (with thumbnails), split, noise, batch size and Regenerate."""
     selected = st.session_state.get(f"{SLOT}:data.name", settings.dataset)
-    live_chart(_thumbnails(selected), "pg_thumbnails", config={"staticPlot": True})
+    live_chart(_thumbnails(selected), "pg_thumbnails", config={"staticPlot": True}, on_click=_pick_thumbnail)
     name = _field("data.name", settings.dataset, horizontal=True)
     st.markdown(f"Problem type: **{'regression' if DATASETS[name].task == 'regression' else 'classification'}**")
     settings = replace(settings, dataset=name, train_percent=_field("data.train_percent", settings.train_percent),
@@ -74,6 +75,13 @@ def data_controls(settings: PlaySettings) -> PlaySettings:
                        batch_size=_field("train.batch_size", settings.batch_size))
     st.button("Regenerate", key="pg_regenerate", on_click=_regenerate, help="new random points and weights")
     return settings
+
+
+def _pick_thumbnail(x: float, y: float) -> None:
+    """A click on a thumbnail selects its data set, as in TF Playground."""
+    name = thumbnail_at(_thumbnails(st.session_state.get(f"{SLOT}:data.name", TOY_DATASETS[0])), x, y)
+    if name is not None:
+        st.session_state[f"{SLOT}:data.name"] = name
 
 
 def _regenerate() -> None:

@@ -150,6 +150,16 @@ def decision_boundary_figure(grid: Mapping, points: np.ndarray, labels: np.ndarr
         coloraxis=dict(colorscale=theme.DIVERGING, cmin=lo, cmax=hi, colorbar=dict(thickness=10, len=0.8))))
 
 
+def thumbnail_at(fig: go.Figure, x: float, y: float) -> str | None:
+    """The data set whose thumbnail (`dataset_thumbnails`) holds the point (x, y) in paper coordinates."""
+    for i, title in enumerate(a.text for a in fig.layout.annotations):
+        suffix = "" if i == 0 else str(i + 1)
+        xs, ys = fig.layout[f"xaxis{suffix}"].domain, fig.layout[f"yaxis{suffix}"].domain
+        if xs[0] <= x <= xs[1] and ys[0] <= y <= ys[1]:
+            return title
+    return None
+
+
 def dataset_thumbnails(sets: Mapping[str, tuple[np.ndarray, np.ndarray, str]], selected: str | None = None,
                        cols: int = 4, height_per_row: int = 90) -> go.Figure:
     """Small scatter plots of datasets, {name: (points (N, 2), labels (N,), task)}, the selected one framed."""
