@@ -86,7 +86,8 @@ def live_chart(fig: go.Figure, key: str, config: dict | None = None,
     if given, is called (as a widget's callback, before the rerun) with where a click fell in the plot
     area, as paper coordinates (0..1 across, 0..1 up)."""
     fig.layout["uirevision"] = key
-    data = {"figure": fig.to_json(), "config": {"responsive": True, **(config or {})}, "clickable": on_click is not None}
+    data = {"figure": fig.to_json(), "config": {"responsive": True, **(config or {})},
+            "clickable": on_click is not None}
     if on_click is None:
         _live_chart(key=key, data=data)
     else:
