@@ -45,10 +45,12 @@ def measure(repeats: int) -> dict:
     def redraw() -> dict[str, float]:
         times, started = {}, time.perf_counter()
         snap = run.snapshot()
-        maps, weights = run.read(diagram_view, 20, extent)
+        maps, weights, *biases = run.read(diagram_view, 20, extent)  # biases: since the diagram shows them
         grid = run.read(decision_grid, 60, extent)
         times["read"] = time.perf_counter() - started
-        figures = {"diagram": network_diagram(weights, maps, data.feature_names, (0.0, 1.0), height=430),
+        drawn_biases = {"biases": biases[0]} if biases else {}
+        figures = {"diagram": network_diagram(weights, maps, data.feature_names, (0.0, 1.0), height=430,
+                                              **drawn_biases),
                    "boundary": decision_boundary_figure(grid, points, labels, data.task, height=360),
                    "loss": loss_figure(snap.history, snap.step_losses, snap.loss_stride, exp.steps_per_epoch,
                                        height=200)}

@@ -87,6 +87,12 @@ def neuron_maps(exp, resolution: int = 30, extent: float = PLANE_HALF_WIDTH) -> 
             "hidden": hidden, "output": out.reshape(side).numpy()}
 
 
-def diagram_view(exp, resolution: int, extent: float) -> tuple[dict, list[np.ndarray]]:
-    """What the network diagram draws, read at one instant: (neuron_maps, dense_weights)."""
-    return neuron_maps(exp, resolution, extent), dense_weights(exp.model)
+def dense_biases(model: nn.Module) -> list[np.ndarray]:
+    """Bias vectors (out,) of the Linear layers, input side first (zeros where a layer has none)."""
+    return [(m.bias.detach().cpu().numpy().copy() if m.bias is not None else np.zeros(m.out_features, np.float32))
+            for m in model.modules() if isinstance(m, nn.Linear)]
+
+
+def diagram_view(exp, resolution: int, extent: float) -> tuple[dict, list[np.ndarray], list[np.ndarray]]:
+    """What the network diagram draws, read at one instant: (neuron_maps, dense_weights, dense_biases)."""
+    return neuron_maps(exp, resolution, extent), dense_weights(exp.model), dense_biases(exp.model)

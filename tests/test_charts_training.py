@@ -195,6 +195,28 @@ def test_network_diagram_with_maps_draws_an_image_per_node_over_it():
     assert len(units.x) == 6 and "range 0 to 1" in units.hovertext[-1]
 
 
+def test_network_diagram_shows_every_units_bias_the_outputs_too():
+    biases = [np.array([0.5, -2.0, 0.0]), np.array([-0.25])]
+    fig = network_diagram(WEIGHTS, biases=biases)
+    (squares,) = [t for t in fig.data if t.name == "biases"]
+    assert list(squares.hovertext) == ["layer 1 unit 1: bias 0.5", "layer 1 unit 2: bias -2", "layer 1 unit 3: bias 0",
+                                       "output: bias -0.25"]
+    assert list(squares.marker.color) == [theme.POSITIVE, theme.NEGATIVE, theme.POSITIVE, theme.NEGATIVE]
+    assert list(squares.marker.size) == [7.5, 10.0, 5.0, 6.25]   # larger for a larger |bias|, clamped at 1
+    assert squares.x[-1] == pytest.approx(2 - 0.2 - 0.07) and squares.y[-1] == pytest.approx(-0.38 + 0.07)  # by
+    # the output map's lower left corner, outside it (the maps are drawn over the traces)
+    assert not [t for t in network_diagram(WEIGHTS).data if t.name == "biases"]
+
+
+def test_plane_dense_biases_are_the_linear_biases_in_order(exp):
+    from playground.plane import dense_biases
+
+    biases = dense_biases(exp.model)
+    linears = [m for m in exp.model.modules() if isinstance(m, torch.nn.Linear)]
+    assert [b.shape for b in biases] == [(m.out_features,) for m in linears]
+    assert all(np.array_equal(b, m.bias.detach().numpy()) for b, m in zip(biases, linears))
+
+
 def test_node_map_images_put_row_0_at_the_bottom_like_the_decision_map():
     fig = network_diagram(WEIGHTS, {"inputs": [np.array([[-1.0, -1.0], [1.0, 1.0]])] * 2,
                                     "hidden": [np.zeros((3, 2, 2))], "output": np.zeros((2, 2))})
@@ -247,6 +269,7 @@ def test_live_figures_are_valid_plotly_although_built_unvalidated():
     maps = {"inputs": [np.zeros((2, 2))] * 2, "hidden": [np.zeros((3, 2, 2))], "output": np.zeros((2, 2))}
     figures = [loss_figure(history, [1.0] * 10, 1, 5, log_y=True, changes=[{"step": 3, "lr": 0.1}]),
                accuracy_figure(history), decision_boundary_figure(grid, points, labels, "binary", points, labels),
-               decision_boundary_figure(grid, points, labels, "regression"), network_diagram(WEIGHTS, maps)]
+               decision_boundary_figure(grid, points, labels, "regression"),
+               network_diagram(WEIGHTS, maps, biases=[np.zeros(3), np.zeros(1)])]
     for fig in figures:
         go.Figure(fig.to_dict())  # raises ValueError on an invalid property

@@ -234,9 +234,9 @@ def draw_epoch(run: Run, snap: Snapshot) -> None:
 def draw_diagram(run: Run, snap: Snapshot) -> None:
     """The network diagram: links by weight, and what each input, neuron and the output computes."""
     data = run.read(toy_points)
-    maps, weights = run.read(diagram_view, NODE_GRID, data.extent)
-    live_chart(network_diagram(weights, maps, data.feature_names, data.output_range, height=430), "pg_diagram",
-               config={"displayModeBar": False})
+    maps, weights, biases = run.read(diagram_view, NODE_GRID, data.extent)
+    live_chart(network_diagram(weights, maps, data.feature_names, data.output_range, height=430, biases=biases),
+               "pg_diagram", config={"displayModeBar": False})
 
 
 def draw_network_and_output(run: Run, snap: Snapshot, show_test: bool, discretize: bool) -> None:

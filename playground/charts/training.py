@@ -31,6 +31,7 @@ NAN_GREY = rgb(NON_FINITE)  # map cells that are NaN
 _MAP_STOPS = np.array([stop for stop, _ in theme.DIVERGING])                       # the node maps' palette
 _MAP_COLOURS = np.array([rgb(colour) for _, colour in theme.DIVERGING], dtype=np.float64)
 NODE_HALF_WIDTH, NODE_HALF_HEIGHT = 0.2, 0.38  # a node's map, in the diagram's data units (layers 1 apart)
+BIAS_OFFSET = 0.07                              # a unit's bias square, left of and up from its map's corner
 
 
 def _mode(n: int) -> str:
@@ -266,17 +267,21 @@ def _node_map_ranges(maps: Mapping, output_range: tuple[float, float]) -> list[l
 
 def network_diagram(weights: Sequence[np.ndarray], maps: Mapping | None = None,
                     input_names: Sequence[str] | None = None, output_range: tuple[float, float] = (0.0, 1.0),
-                    height: int = 420) -> go.Figure:
+                    height: int = 420, biases: Sequence[np.ndarray] | None = None) -> go.Figure:
     """The network as TF Playground draws it: nodes per layer, links by weight sign and size.
 
     `weights` are the Linear matrices (out, in), input side first (`plane.dense_weights`). With `maps`
-    (`plane.neuron_maps`), each node shows what it computes over the input plane as a small image.
+    (`plane.neuron_maps`), each node shows what it computes over the input plane as a small image. With
+    `biases` (`plane.dense_biases`), each unit's bias is a small square at its lower left, coloured and
+    sized as a link is, its value on hover (TF Playground users looked for it for hours: its issue #90).
     """
     sizes = [weights[0].shape[1], *(w.shape[0] for w in weights)]
     nodes, names = _layout_nodes(sizes), _node_names(sizes, input_names)
     tallest = max(sizes)
-    x_range, y_range = (-0.5, len(sizes) - 0.5), (-tallest / 2, tallest / 2 + 0.6)  # room for layer titles
+    x_range, y_range = (-0.5, len(sizes) - 0.5), (-tallest / 2 - 0.1, tallest / 2 + 0.6)  # room for titles
     traces, layout = _link_traces(nodes, weights, names), {}
+    if biases is not None:
+        traces.append(_bias_trace(nodes[1:], names[1:], biases))
     if maps is None:
         xs, ys = zip(*(p for layer in nodes for p in layer))
         traces.append(dict(type="scatter", x=xs, y=ys, mode="markers", hoverinfo="text", showlegend=False,
@@ -294,6 +299,20 @@ def network_diagram(weights: Sequence[np.ndarray], maps: Mapping | None = None,
         height=height, margin=dict(l=60, r=10, t=10, b=10), showlegend=False,
         xaxis=dict(range=x_range, visible=False), yaxis=dict(range=y_range, visible=False),
         annotations=titles + labels, **layout))
+
+
+def _bias_trace(nodes, names, biases: Sequence[np.ndarray]) -> dict:
+    """One square per unit beside its map's lower left corner (the maps are drawn over traces): blue positive,
+    orange negative, larger for larger |b|."""
+    b = np.concatenate([np.asarray(layer, dtype=np.float64) for layer in biases])
+    xs, ys = zip(*((x - NODE_HALF_WIDTH - BIAS_OFFSET, y - NODE_HALF_HEIGHT + BIAS_OFFSET)
+                   for layer in nodes for x, y in layer))
+    colour = np.where(np.isfinite(b), np.where(b >= 0, theme.POSITIVE, theme.NEGATIVE), NON_FINITE)
+    text = [f"{name}: bias {value:.4g}" for name, value in zip((n for layer in names for n in layer), b)]
+    return dict(type="scatter", x=np.asarray(xs, np.float32), y=np.asarray(ys, np.float32), mode="markers",
+                name="biases", hoverinfo="text", hovertext=text, showlegend=False,
+                marker=dict(symbol="square", size=(5 + 5 * np.clip(np.nan_to_num(np.abs(b)), 0, 1)).astype(np.float32),
+                            color=colour.tolist(), line=dict(color="white", width=1)))
 
 
 def _layer_title(layer: int, n_layers: int) -> str:
