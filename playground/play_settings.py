@@ -25,6 +25,7 @@ class PlaySettings:
     features: tuple[str, ...] = ("x1", "x2")
     hidden: tuple[int, ...] = (4, 2)            # neurons per hidden layer
     activation: str = "tanh"                    # one for all layers, as in TF Playground
+    layer_activations: tuple[str, ...] = ()     # or one per hidden layer (the option TF Playground lacks)
     init: str = "default"                       # how the weights start (registry.INITS)
     lr: float = 0.03
     regularization: str = "none"
@@ -38,18 +39,30 @@ class PlaySettings:
         return cls(dataset=spec.data.name, train_percent=round(100 * (1 - spec.data.test_fraction)),
                    noise_percent=round(100 * spec.data.noise), batch_size=t.batch_size,
                    features=tuple(spec.data.features), hidden=tuple(min(layer.units, MAX_UNITS) for layer in dense),
-                   activation=dense[0].activation if dense else cls.activation, init=spec.model.init, lr=t.lr,
-                   regularization=t.regularization, reg_rate=t.reg_rate)
+                   activation=dense[0].activation if dense else cls.activation,
+                   layer_activations=_per_layer(tuple(layer.activation for layer in dense)), init=spec.model.init,
+                   lr=t.lr, regularization=t.regularization, reg_rate=t.reg_rate)
+
+    def activation_of(self, layer: int) -> str:
+        """Hidden layer `layer`'s activation: its own if set, else the one for all."""
+        own = self.layer_activations
+        return own[layer] if layer < len(own) else self.activation
 
     def to_spec(self, base: ExperimentSpec) -> ExperimentSpec:
         """The experiment these settings describe, keeping the rest of `base` (seeds, other train settings);
         the loss follows the dataset's task."""
         data = replace(base.data, name=self.dataset, noise=self.noise_percent / 100,
                        test_fraction=round(1 - self.train_percent / 100, 2), features=self.features)
-        layers = tuple(LayerSpec("dense", units=u, activation=self.activation) for u in self.hidden)
+        layers = tuple(LayerSpec("dense", units=units, activation=self.activation_of(i))
+                       for i, units in enumerate(self.hidden))
         model = ModelSpec(layers, self.init)
         train = replace(base.train, loss=DEFAULT_LOSS[DATASETS[self.dataset].task], lr=self.lr,
                         regularization=self.regularization, reg_rate=self.reg_rate, batch_size=self.batch_size,
                         epochs=PLAYGROUND_EPOCHS)
         return base.replace(data=data, model=model, train=train)
 
+
+
+def _per_layer(activations: tuple[str, ...]) -> tuple[str, ...]:
+    """Per-layer activations only where the layers differ: one for all reads as TF Playground's."""
+    return activations if len(set(activations)) > 1 else ()

@@ -166,6 +166,18 @@ def test_playground_plus_and_minus_buttons_shape_the_network_and_the_init_select
     assert all(int((p != 0).sum()) == 0 for p in run.exp.model.parameters())  # zeros are zeros
 
 
+def test_playground_activation_per_layer(app):
+    at = app("pages/play.py").run()
+    assert not at.selectbox(key="playground:activation").disabled
+    at.checkbox(key="pg_per_layer").check().run()
+    assert at.selectbox(key="playground:activation").disabled  # each layer has its own now
+    at.selectbox(key="playground:model.layers[1].activation").select("relu").run()
+    layers = at.session_state["playground_run"].exp.spec.model.layers
+    assert [l.activation for l in layers] == ["tanh", "relu"] and not at.exception
+    at.checkbox(key="pg_per_layer").uncheck().run()
+    assert [l.activation for l in at.session_state["playground_run"].exp.spec.model.layers] == ["tanh", "tanh"]
+
+
 def test_playground_changing_a_setting_starts_a_new_run_and_keeps_the_settings(app):
     at = app("pages/play.py").run()
     at.radio(key="playground:data.name").set_value("spiral").run()

@@ -12,6 +12,7 @@ BASE = ExperimentSpec()
     PlaySettings(dataset="spiral", train_percent=70, noise_percent=35, batch_size=3, features=("x1", "sin_x2"),
                  hidden=(8, 1, 3), activation="relu", lr=0.3, regularization="l2", reg_rate=0.01),
     PlaySettings(dataset="plane", hidden=(), lr=1.0),
+    PlaySettings(hidden=(3, 2), activation="relu", layer_activations=("relu", "sine"), init="he"),
 ])
 def test_settings_round_trip_through_the_spec(settings):
     spec = settings.to_spec(BASE)
@@ -30,3 +31,11 @@ def test_a_loaded_spec_shows_what_the_playground_can_draw():
                                                           {"type": "dropout"}] + [{"type": "dense", "units": 2}] * 8}})
     settings = PlaySettings.from_spec(spec)
     assert settings.hidden == (8,) + (2,) * (MAX_HIDDEN_LAYERS - 1) and settings.activation == "gelu"
+
+
+def test_one_activation_for_all_unless_the_layers_differ():
+    same = PlaySettings(hidden=(3, 2), layer_activations=("relu", "relu")).to_spec(BASE)
+    assert [l.activation for l in same.model.layers] == ["relu", "relu"]
+    assert PlaySettings.from_spec(same).layer_activations == () and PlaySettings.from_spec(same).activation == "relu"
+    grown = PlaySettings(hidden=(3, 2, 4), activation="tanh", layer_activations=("relu", "elu"))
+    assert [l.activation for l in grown.to_spec(BASE).model.layers] == ["relu", "elu", "tanh"]  # a new layer: all's

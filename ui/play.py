@@ -96,7 +96,8 @@ def hyper_controls(settings: PlaySettings, columns) -> PlaySettings:
                                                 ("regularization", "train.regularization"),
                                                 ("reg_rate", "train.reg_rate"))):
         with column:
-            values[field] = _field(name, getattr(settings, field))
+            per_layer = field == "activation" and st.session_state.get("pg_per_layer", False)
+            values[field] = _field(name, getattr(settings, field), disabled=per_layer)  # each layer has its own
     return replace(settings, **values)
 
 
@@ -113,10 +114,16 @@ def network_controls(settings: PlaySettings) -> PlaySettings:
     columns = st.columns([1.4] + [1] * MAX_HIDDEN_LAYERS)
     with columns[0]:
         _counter("Hidden layers", len(settings.hidden), 0, MAX_HIDDEN_LAYERS, "pg_layers", _change_layers)
+        per_layer = st.checkbox("Per layer", value=bool(settings.layer_activations), key="pg_per_layer",
+                                help="An activation for each hidden layer (TF Playground has one for all)")
+    activations = []
     for i, units in enumerate(settings.hidden):
         with columns[i + 1]:
             _counter(f"Layer {i + 1}", units, 1, MAX_UNITS, f"pg_units_{i}", _change_units, i)
-    return replace(settings, features=tuple(features))
+            if per_layer:
+                activations.append(field_input(f"{SLOT}:model.layers[{i}].activation", FIELDS["activation"],
+                                               settings.activation_of(i), label_visibility="collapsed"))
+    return replace(settings, features=tuple(features), layer_activations=tuple(activations))
 
 
 def init_control(settings: PlaySettings) -> PlaySettings:
