@@ -91,7 +91,7 @@ def _values(spec: ExperimentSpec, dataset: Dataset | None, num_threads: int | No
         "model_code": _model_code(spec, data), "own_modules": _own_modules(spec, data),
         "init": spec.model.init, "init_code": registry.INITS[spec.model.init],
         "loss_code": objectives.loss_code(t.loss, data.task),
-        "classify": data.task != "regression",
+        "classify": data.task != "regression", "multiclass": data.task == "multiclass",
         "correct_code": objectives.correct_code(data.task),
         "optimizer": _call(objectives.make_optimizer(t, [nn.Parameter(torch.zeros(1))]), "model.parameters()"),
         "penalty": objectives.penalty_code(t.regularization),

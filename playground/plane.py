@@ -41,7 +41,7 @@ def toy_points(exp) -> ToyPoints:
     """The experiment's toy data; it never changes while the run trains."""
     data = exp.data
     train, labels = data.points_train.cpu().numpy(), data.y_train.cpu().numpy()
-    output_range = (0.0, 1.0) if data.task == "binary" else (float(labels.min()), float(labels.max()))
+    output_range = (float(labels.min()), float(labels.max())) if data.task == "regression" else (0.0, 1.0)
     return ToyPoints(train, labels, data.points_test.cpu().numpy(), data.y_test.cpu().numpy(), data.task,
                      tuple(data.feature_names), plane_extent(train), output_range)
 
@@ -51,14 +51,19 @@ def decision_grid(exp, resolution: int = 60, extent: float = PLANE_HALF_WIDTH) -
     """The model's output over a (resolution x resolution) grid of (x1, x2) in [-extent, extent].
 
     Returns {"x1": (R,), "x2": (R,), "z": (R, R)} as float32 numpy arrays, z the probability of class 1 (binary) or the
-    predicted value (regression); row i is x2[i].
+    predicted value (regression); row i is x2[i]. Multi-class: z is the predicted class and "confidence" (R, R)
+    its probability.
     """
     axis, points = plane_points(resolution, extent)
     x = feature_columns(points, exp.data.feature_names).to(exp.device)
-    out = exp.model.predict(x).squeeze(1)
-    z = out.sigmoid() if exp.data.task == "binary" else out
+    out, side = exp.model.predict(x), (resolution, resolution)
     axis = axis.numpy()
-    return {"x1": axis, "x2": axis, "z": z.reshape(resolution, resolution).cpu().numpy()}
+    if exp.data.task == "multiclass":
+        confidence, predicted = out.softmax(1).max(1)
+        return {"x1": axis, "x2": axis, "z": predicted.float().reshape(side).cpu().numpy(),
+                "confidence": confidence.reshape(side).cpu().numpy()}
+    z = out[:, 0].sigmoid() if exp.data.task == "binary" else out[:, 0]
+    return {"x1": axis, "x2": axis, "z": z.reshape(side).cpu().numpy()}
 
 
 def dense_weights(model: nn.Module) -> list[np.ndarray]:
@@ -71,7 +76,8 @@ def neuron_maps(exp, resolution: int = 30, extent: float = PLANE_HALF_WIDTH) -> 
     """Every input feature, hidden unit and the output over the plane, for an Experiment on a toy set.
 
     Returns {"axis": (R,), "inputs": [(R, R) per feature], "hidden": [(units, R, R) per dense block],
-    "output": (R, R)} as numpy arrays; the output is the class-1 probability (binary) or the prediction.
+    "output": (outputs, R, R)} as numpy arrays; the output is the class-1 probability (binary), each class's
+    probability (multi-class) or the prediction (regression).
     Only dense blocks count as hidden layers (dropout and batchnorm blocks have no units of their own).
     """
     axis, points = plane_points(resolution, extent)
@@ -80,11 +86,13 @@ def neuron_maps(exp, resolution: int = 30, extent: float = PLANE_HALF_WIDTH) -> 
     side = (resolution, resolution)
     hidden = [out.T.reshape(-1, *side).numpy() for name, out in outputs.items()
               if name.startswith("dense_") and out.dim() == 2]
-    out = outputs["output"][:, 0]
-    if exp.data.task == "binary":
-        out = out.sigmoid()
+    out = outputs["output"]
+    if exp.data.task == "multiclass":
+        output = out.softmax(1).T.reshape(-1, *side).numpy()        # one probability map per class
+    else:
+        output = (out[:, 0].sigmoid() if exp.data.task == "binary" else out[:, 0]).reshape(1, *side).numpy()
     return {"axis": axis.numpy(), "inputs": [x[:, i].reshape(side).numpy() for i in range(x.shape[1])],
-            "hidden": hidden, "output": out.reshape(side).numpy()}
+            "hidden": hidden, "output": output}
 
 
 def dense_biases(model: nn.Module) -> list[np.ndarray]:

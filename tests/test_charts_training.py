@@ -237,12 +237,31 @@ def exp():
     return e
 
 
+def test_a_multi_class_plane_shows_each_class_and_how_sure_the_model_is():
+    e = Experiment.from_dict({"data": {"name": "blobs", "noise": 0.1}, "train": {"loss": "cross_entropy", "epochs": 20,
+                                                                                "optimizer": "adam", "lr": 0.03}})
+    e.fit()
+    grid, maps = decision_grid(e, 9, 6.0), neuron_maps(e, 9, 6.0)
+    assert maps["output"].shape == (4, 9, 9) and maps["output"].sum(0) == pytest.approx(np.ones((9, 9)), abs=1e-5)
+    assert (grid["z"] == maps["output"].argmax(0)).all() and grid["confidence"] == pytest.approx(maps["output"].max(0))
+    points = e.data.points_train.numpy()
+    fig = decision_boundary_figure(grid, points, e.data.y_train.numpy(), "multiclass")
+    pixels = map_pixels(fig)[::-1]                      # row 0 at the bottom, as the grid's z
+    sure = 0.6 * np.array(rgb(theme.CLASS_COLOURS[int(grid["z"][8, 8])])) + 0.4 * 255  # the top right corner:
+    assert np.abs(pixels[8, 8].astype(int) - sure).max() <= 20  # one blob's, surely, paler than its points
+    assert fig.layout.coloraxis.showscale is False
+    colours = fig.data[1].marker.color
+    assert {colours[k] for k in np.flatnonzero(e.data.y_train.numpy() == 2)} == {theme.CLASS_COLOURS[2]}
+    diagram = network_diagram([np.zeros((8, 2)), np.zeros((8, 8)), np.zeros((4, 8))], maps)
+    assert len(diagram.layout.images) == 2 + 8 + 8 + 4  # a map for each class's output unit
+
+
 def test_neuron_maps_match_the_decision_grid_and_a_hand_computed_unit(exp):
     maps = neuron_maps(exp, resolution=7, extent=3.0)
     assert [m.shape for m in maps["inputs"]] == [(7, 7)] * 3
     assert [m.shape for m in maps["hidden"]] == [(3, 7, 7), (2, 7, 7)]  # the dropout block has no units
     grid = decision_grid(exp, 7, 3.0)
-    assert maps["output"] == pytest.approx(np.array(grid["z"]), abs=1e-6)
+    assert maps["output"].shape == (1, 7, 7) and maps["output"][0] == pytest.approx(np.array(grid["z"]), abs=1e-6)
     axis, points = plane_points(7, 3.0)
     assert maps["axis"] == pytest.approx(axis.numpy())
     i, j = 2, 5                                             # row i is x2 = axis[i], column j is x1 = axis[j]

@@ -167,6 +167,14 @@ def test_every_loss_schedule_and_penalty_exports(schedule, loss, regularization)
     assert_reproduces_in_process(spec)
 
 
+@pytest.mark.parametrize("name", ["blobs", "spiral3"])
+def test_a_multi_class_toy_set_exports_the_same_run(name):
+    spec = ExperimentSpec.from_dict({"data": {"name": name, "n_samples": 90, "noise": 0.1},
+                                     "model": {"layers": [{"type": "dense", "units": 5}]},
+                                     "train": {"loss": "cross_entropy", "epochs": 2, "device": "cpu"}})
+    assert_reproduces_in_process(spec)
+
+
 @pytest.mark.parametrize("init", list(registry.INITS))
 def test_every_initialisation_exports_the_same_run(init):
     spec = ExperimentSpec.from_dict({"data": {"name": "circle", "n_samples": 60},

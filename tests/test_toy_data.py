@@ -20,7 +20,7 @@ def test_every_generator_gives_n_points_and_labels_reproducibly_from_the_seed(na
     again, again_labels = generate(name)
     assert torch.equal(points, again) and torch.equal(labels, again_labels)
     other, _ = generate(name, seed=1)
-    assert not torch.equal(points, other) or name == "spiral"  # the noiseless spiral is the same curve
+    assert not torch.equal(points, other) or name in ("spiral", "spiral3")  # noiseless spirals: the same curves
 
 
 @pytest.mark.parametrize("name", ["circle", "xor", "gauss", "spiral", "moons", "checkerboard", "diagonal"])
@@ -49,6 +49,13 @@ def test_moons_are_two_half_circles_of_radius_3():
         moon = points[labels == label] - torch.tensor(centre, dtype=torch.float64)
         assert torch.hypot(moon[:, 0], moon[:, 1]) == pytest.approx(torch.full((len(moon),), 3.0), abs=1e-9)
     assert (points[labels == 1, 1] >= -0.75 - 1e-9).all() and (points[labels == 0, 1] <= 0.75 + 1e-9).all()  # arcs
+
+
+@pytest.mark.parametrize("name,classes", [("blobs", 4), ("spiral3", 3)])
+def test_multi_class_sets_have_every_class_equally_often(name, classes):
+    _, labels = generate(name)
+    assert labels.unique().tolist() == [float(k) for k in range(classes)]
+    assert labels.long().bincount().tolist() == [N // classes + (k < N % classes) for k in range(classes)]
 
 
 def test_checkerboard_labels_by_square():

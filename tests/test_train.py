@@ -344,3 +344,13 @@ def test_momentum_reaches_exactly_the_optimizers_the_table_names(optimizer):
     takes = optimizer in registry.APPLIES_TO["momentum"][1]
     assert (opt.defaults.get("momentum") == 0.5) == takes
     assert registry.applies("momentum", TrainSpec(optimizer=optimizer)) == takes
+
+
+def test_four_blobs_reach_high_accuracy_with_a_small_softmax_net():
+    exp = Experiment.from_dict({"seed": 0, "data": {"name": "blobs", "noise": 0.1},
+                                "model": {"layers": [{"type": "dense", "units": 8, "activation": "tanh"}]},
+                                "train": {"loss": "cross_entropy", "optimizer": "adam", "lr": 0.03, "epochs": 60}})
+    history = exp.fit()
+    assert exp.data.task == "multiclass" and exp.data.class_names == ("0", "1", "2", "3")
+    assert exp.data.y_train.dtype == torch.int64 and exp.model.output[0].out_features == 4  # a softmax over 4
+    assert history["test_accuracy"].iloc[-1] >= 0.95

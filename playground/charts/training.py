@@ -31,6 +31,7 @@ NAN_GREY = rgb(NON_FINITE)  # map cells that are NaN
 _MAP_STOPS = np.array([stop for stop, _ in theme.DIVERGING])                       # the node maps' palette
 _MAP_COLOURS = np.array([rgb(colour) for _, colour in theme.DIVERGING], dtype=np.float64)
 NODE_HALF_WIDTH, NODE_HALF_HEIGHT = 0.2, 0.38  # a node's map, in the diagram's data units (layers 1 apart)
+CLASS_MAP_STRENGTH = 0.6                        # a sure multi-class cell: 60 % its class's colour, 40 % white
 BIAS_OFFSET = 0.07                              # a unit's bias square, left of and up from its map's corner
 
 
@@ -112,6 +113,8 @@ def _points_trace(points: np.ndarray, labels: np.ndarray, task: str, name: str, 
     """
     if task == "regression":
         colour = dict(color=labels, coloraxis="coloraxis")
+    elif task == "multiclass":
+        colour = dict(color=[theme.CLASS_COLOURS[int(k) % len(theme.CLASS_COLOURS)] for k in labels])
     else:
         colour = dict(color=(np.asarray(labels) > 0.5).astype(np.float32), colorscale=theme.CLASSES, cmin=0, cmax=1)
     return dict(type="scatter", x=points[:, 0], y=points[:, 1], mode="markers", name=name,
@@ -133,12 +136,17 @@ def decision_boundary_figure(grid: Mapping, points: np.ndarray, labels: np.ndarr
         lo, hi = _label_range(np.asarray(labels))
     else:
         lo, hi = 0.0, 1.0
-        if discretize:
+        if discretize and task == "binary":
             z = (z >= 0.5).astype(np.float32)
     x1, x2 = np.asarray(grid["x1"], dtype=np.float64), np.asarray(grid["x2"], dtype=np.float64)
     half_x, half_y = (x1[-1] - x1[0]) / (2 * (len(x1) - 1)), (x2[-1] - x2[0]) / (2 * (len(x2) - 1))
     xs, ys = [float(x1[0] - half_x), float(x1[-1] + half_x)], [float(x2[0] - half_y), float(x2[-1] + half_y)]
-    image = dict(source=map_png(z, lo, hi), xref="x", yref="y", x=xs[0], y=ys[1], sizex=xs[1] - xs[0],
+    if task == "multiclass":  # each class its colour, paler where the model is less sure
+        confidence = np.ones_like(z) if discretize else np.asarray(grid["confidence"], dtype=np.float32)
+        source = class_map_png(z, confidence)
+    else:
+        source = map_png(z, lo, hi)
+    image = dict(source=source, xref="x", yref="y", x=xs[0], y=ys[1], sizex=xs[1] - xs[0],
                  sizey=ys[1] - ys[0], xanchor="left", yanchor="top", sizing="stretch", layer="below", opacity=0.85)
     scale = dict(type="heatmap", x=[xs[1] + 10 * half_x], y=[ys[1] + 10 * half_y], z=[[lo]], coloraxis="coloraxis",
                  name="model output", hoverinfo="skip")  # outside the axes: only its colour bar shows
@@ -148,7 +156,8 @@ def decision_boundary_figure(grid: Mapping, points: np.ndarray, labels: np.ndarr
     return theme.figure(traces, theme.layout(
         "x1", "x2", height, xaxis=dict(range=xs, constrain="domain", showgrid=False, zeroline=False),
         yaxis=dict(range=ys, scaleanchor="x", constrain="domain", showgrid=False, zeroline=False), images=[image],
-        coloraxis=dict(colorscale=theme.DIVERGING, cmin=lo, cmax=hi, colorbar=dict(thickness=10, len=0.8))))
+        coloraxis=dict(colorscale=theme.DIVERGING, cmin=lo, cmax=hi, colorbar=dict(thickness=10, len=0.8),
+                       showscale=task != "multiclass")))  # classes need no scale: their colours are the points' 
 
 
 def thumbnail_at(fig: go.Figure, x: float, y: float) -> str | None:
@@ -262,7 +271,9 @@ def _node_map_ranges(maps: Mapping, output_range: tuple[float, float]) -> list[l
     scales = [_max_abs(m) for m in maps["inputs"]]
     inputs = [(m, -a, a) for m, a in zip(maps["inputs"], scales)]
     hidden = [[(m, -1.0, 1.0) for m in layer] for layer in maps["hidden"]]
-    return [inputs, *hidden, [(maps["output"], *output_range)]]
+    output = np.asarray(maps["output"])
+    outputs = output[None] if output.ndim == 2 else output  # one map per output unit
+    return [inputs, *hidden, [(m, *output_range) for m in outputs]]
 
 
 def network_diagram(weights: Sequence[np.ndarray], maps: Mapping | None = None,
@@ -337,11 +348,25 @@ def _node_map_figure_parts(nodes, names, ranged_maps) -> tuple[list[dict], dict]
     return [nodes_trace], {"images": images}
 
 
+def class_map_png(classes: np.ndarray, confidence: np.ndarray) -> str:
+    """A multi-class map (row 0 at the bottom) as a PNG data URI: each cell its class's colour, mixed with
+    white as the model is less sure; paler than the points drawn on it, which carry the same colours."""
+    palette = np.array([rgb(c) for c in theme.CLASS_COLOURS], dtype=np.float64)
+    colours = palette[np.asarray(classes, dtype=int) % len(palette)]
+    strength = CLASS_MAP_STRENGTH * np.clip(np.asarray(confidence, dtype=np.float64), 0.0, 1.0)[..., None]
+    return _png((colours * strength + 255 * (1 - strength))[::-1])
+
+
 def map_png(m: np.ndarray, zmin: float, zmax: float) -> str:
     """A map (row 0 at the bottom, as in the heatmaps) as a PNG data URI in the diverging palette; NaN grey."""
     t = np.clip((np.asarray(m, dtype=np.float64) - zmin) / ((zmax - zmin) or 1.0), 0.0, 1.0)[::-1]
     pixels = np.stack([np.interp(t, _MAP_STOPS, _MAP_COLOURS[:, k]) for k in range(3)], axis=-1)
     pixels[np.isnan(t)] = NAN_GREY
+    return _png(pixels)
+
+
+def _png(pixels: np.ndarray) -> str:
+    """(rows, columns, RGB) 0..255 -> a PNG data URI."""
     buffer = io.BytesIO()
     Image.fromarray(pixels.round().astype(np.uint8), "RGB").save(buffer, "PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()

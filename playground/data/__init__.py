@@ -13,6 +13,7 @@ class DatasetInfo:
     task: str | None     # fixed task, or None where the data decides (csv)
     doc: str
     needs_download: bool = False
+    classes: int = 2     # a multi-class toy set's number of classes
 
 
 DATASETS: dict[str, DatasetInfo] = {
@@ -23,6 +24,8 @@ DATASETS: dict[str, DatasetInfo] = {
     "moons": DatasetInfo("toy", "binary", "two interleaving half circles"),
     "checkerboard": DatasetInfo("toy", "binary", "a 4x4 board of squares of alternating classes"),
     "diagonal": DatasetInfo("toy", "binary", "a straight boundary, labels flipped by the noise: for overfitting"),
+    "blobs": DatasetInfo("toy", "multiclass", "four Gaussian blobs, one class each", classes=4),
+    "spiral3": DatasetInfo("toy", "multiclass", "three interleaved spiral arms, one class each", classes=3),
     "plane": DatasetInfo("toy", "regression", "a tilted plane: y = (x1 + x2) / 10"),
     "multi_gauss": DatasetInfo("toy", "regression", "six signed Gaussian bumps"),
     "linear": DatasetInfo("toy", "regression", "y = 3x + 2 + noise"),
@@ -43,7 +46,9 @@ def load_dataset(spec, seed: int = 0) -> Dataset:
     if info.kind == "toy":
         x_tr, y_tr, x_te, y_te, p_tr, p_te = make_toy(
             spec.name, spec.n_samples, spec.noise, spec.test_fraction, spec.features, seed)
-        classes = ("0", "1") if info.task == "binary" else ()
+        classes = tuple(str(k) for k in range(info.classes)) if info.task != "regression" else ()
+        if info.task == "multiclass":  # class indices, as cross-entropy takes them
+            y_tr, y_te = y_tr.long(), y_te.long()
         return Dataset(spec.name, info.task, x_tr, y_tr, x_te, y_te, tuple(spec.features), classes, p_tr, p_te)
     if info.kind == "image":
         from .images import load_image_dataset

@@ -1,5 +1,5 @@
 """TensorFlow Playground's 2-D datasets, with its generators and constants, plus `linear` and the sets
-its forks added (moons, checkerboard, diagonal).
+its forks added (moons, checkerboard, diagonal, and the multi-class blobs and three-armed spiral).
 
 Ported from tensorflow/playground `src/dataset.ts`: the same shapes, radii, noise scaling and labels
 (its -1/+1 class labels become 0/1 here, for BCE). Randomness comes from one `torch.Generator`, so a
@@ -105,6 +105,35 @@ def _diagonal(n, noise, g):
     return torch.stack([x, y], 1), label
 
 
+def _blobs(n, noise, g, classes=4):
+    """`classes` Gaussian blobs evenly on a circle of radius 3.5, labels 0..classes-1; the noise widens
+    them as gauss's does (variance 0.5 to 4)."""
+    std = math.sqrt(0.5 + (4 - 0.5) * noise / 0.5)
+    parts, labels = [], []
+    for k in range(classes):
+        m = n // classes + (k < n % classes)
+        angle = 2 * math.pi * k / classes + math.pi / 4
+        centre = torch.tensor([3.5 * math.cos(angle), 3.5 * math.sin(angle)], dtype=torch.float64)
+        parts.append(centre + std * torch.randn(m, 2, generator=g, dtype=torch.float64))
+        labels.append(torch.full((m,), float(k), dtype=torch.float64))
+    return torch.cat(parts), torch.cat(labels)
+
+
+def _spiral3(n, noise, g):
+    """spiral's arms, three of them, labels 0, 1, 2."""
+    parts, labels = [], []
+    for k in range(3):
+        m = n // 3 + (k < n % 3)
+        i = torch.arange(m, dtype=torch.float64)
+        r = i / m * 5
+        t = 1.75 * i / m * 2 * math.pi + 2 * math.pi * k / 3
+        x = r * torch.sin(t) + _uniform(g, -1, 1, m) * noise
+        y = r * torch.cos(t) + _uniform(g, -1, 1, m) * noise
+        parts.append(torch.stack([x, y], 1))
+        labels.append(torch.full((m,), float(k), dtype=torch.float64))
+    return torch.cat(parts), torch.cat(labels)
+
+
 def _plane(n, noise, g):
     radius = 6.0
     x, y = _uniform(g, -radius, radius, n), _uniform(g, -radius, radius, n)
@@ -147,7 +176,7 @@ def plane_points(resolution, extent):
 
 TOY_GENERATORS = {
     "circle": _circle, "xor": _xor, "gauss": _gauss, "spiral": _spiral,
-    "moons": _moons, "checkerboard": _checkerboard, "diagonal": _diagonal,
+    "moons": _moons, "checkerboard": _checkerboard, "diagonal": _diagonal, "blobs": _blobs, "spiral3": _spiral3,
     "plane": _plane, "multi_gauss": _multi_gauss, "linear": _linear,
 }
 
