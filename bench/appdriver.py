@@ -65,6 +65,8 @@ SAMPLER_READ_JS = """() => {
   return {samples: s.samples, missing: s.missing, removed: s.removed, changes: s.changes};
 }"""
 PLAYGROUND_LIVE_CHARTS = ("pg_diagram", "pg_boundary", "pg_loss")
+DRAWN_JS = """(keys) => keys.every(k => { const g = document.querySelector(`.st-key-${k} .js-plotly-plot`);
+                                          return g && g._fullData; })"""  # every chart keyed so is drawn
 
 
 def main_thread_seconds(cdp) -> float:

@@ -2,7 +2,8 @@
 
 Press Play on the Playground and check that training shows: the epoch counter rises and the loss chart
 gains points, and over 10 s sampled every 50 ms no live chart is ever missing while the decision map keeps
-changing. Three quick keyboard changes end on the last one; a click on a thumbnail selects its data set.
+changing. Three quick keyboard changes end on the last one; a click on a thumbnail selects its data set;
+hovering a neuron shows its map in the output.
 Closing the browser must end the run's thread on the server. A screenshot is saved to
 test-artifacts/browser.png. Needs /usr/bin/chromium (never a Playwright download): skipped without it,
 except in CI (CI=true), where it fails.
@@ -15,7 +16,7 @@ from typing import Iterator
 
 import pytest
 
-from bench.appdriver import (CHROMIUM, CHROMIUM_ARGS, EPOCH_JS, LOSS_POINTS_JS, PLAYGROUND_LIVE_CHARTS, REPO,
+from bench.appdriver import (CHROMIUM, CHROMIUM_ARGS, DRAWN_JS, EPOCH_JS, LOSS_POINTS_JS, PLAYGROUND_LIVE_CHARTS, REPO,
                              SAMPLER_INSTALL_JS, SAMPLER_READ_JS, app_server, wait_threads_gone)
 
 BUDGET_S = 120.0          # the whole test, server start included
@@ -153,3 +154,25 @@ def test_clicking_a_thumbnail_selects_its_data_set(server):
         page.mouse.click(box["x"] + box["width"] * 0.375, box["y"] + box["height"] * 0.2)
         page.wait_for_function("() => [...document.querySelectorAll('[data-testid=stRadio] input')].some(i => "
                                "i.checked && i.closest('label').innerText.trim() === 'xor')", timeout=budget.ms())
+
+
+NODE_AT_JS = """(index) => {  // where unit `index` of the network diagram is, in page pixels
+  const g = document.querySelector('.st-key-pg_diagram .pg-live-chart'), box = g.getBoundingClientRect();
+  const units = g._fullData.find(t => t.name === 'units'), xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis;
+  return [box.left + xa._offset + xa.l2p(units.x[index]), box.top + ya._offset + ya.l2p(units.y[index])];
+}"""
+IMAGE_JS = """(key) => document.querySelector(`.st-key-${key} .pg-live-chart`).layout.images[0].source"""
+
+
+def test_hovering_a_neuron_shows_its_map_large_in_the_output(server):
+    """As in TF Playground: the output panel shows the hovered unit's map; leaving it brings the model's back."""
+    budget = Budget(BUDGET_S)
+    with browser_page(budget) as page:
+        page.goto(server.url, timeout=budget.ms(45))
+        page.wait_for_function(DRAWN_JS, arg=list(PLAYGROUND_LIVE_CHARTS), timeout=budget.ms(45))
+        own, node_map = page.evaluate(IMAGE_JS, "pg_boundary"), page.evaluate(IMAGE_JS, "pg_diagram")
+        page.mouse.move(*page.evaluate(NODE_AT_JS, 0))            # the first input, x1: the diagram's first image
+        shows = f"(source) => ({IMAGE_JS})('pg_boundary') === source"
+        page.wait_for_function(shows, arg=node_map, timeout=budget.ms())
+        page.mouse.move(5, 5)                                     # away from the diagram
+        page.wait_for_function(shows, arg=own, timeout=budget.ms())

@@ -54,9 +54,36 @@ export default function (component) {
     });
   }
   graph.__pgClick = data.clickable ? setTriggerValue : null;
+  graph.__pgPreviewIn = data.preview_in;
   const figure = JSON.parse(data.figure);
   graph.style.height = (figure.layout.height || 400) + "px";   // holds its place before plotly.js is in
-  loadPlotly().then((Plotly) => update(Plotly, graph, figure, data.config));
+  loadPlotly().then((Plotly) => {
+    const drawn = update(Plotly, graph, figure, data.config);
+    Promise.resolve(drawn).then(() => previewOnHover(Plotly, graph));
+  });
+}
+
+function previewOnHover(Plotly, graph) {
+  // Hovering a point whose customdata is the index of one of this chart's layout images shows that image,
+  // large, in place of the first image of the chart keyed `preview_in` (a neuron's map over the decision
+  // map), in the browser alone; leaving the point puts that chart's own image back.
+  if (graph.__pgHover || !graph.on) return;
+  graph.__pgHover = true;
+  const target = () => graph.__pgPreviewIn &&
+    document.querySelector(`.st-key-${graph.__pgPreviewIn} .pg-live-chart`);
+  graph.on("plotly_hover", (event) => {
+    const point = event.points[0], shown = target();
+    const image = point && point.customdata !== undefined && (graph.layout.images || [])[point.customdata];
+    if (!image || !shown || !shown._fullLayout) return;
+    shown.__pgPreview = image.source;
+    Plotly.relayout(shown, { "images[0].source": image.source });
+  });
+  graph.on("plotly_unhover", () => {
+    const shown = target();
+    if (!shown || !shown.__pgPreview) return;
+    shown.__pgPreview = null;
+    Plotly.relayout(shown, { "images[0].source": shown.__pgHeld.sources[0] });
+  });
 }
 
 function update(Plotly, graph, figure, config) {
@@ -68,9 +95,12 @@ function update(Plotly, graph, figure, config) {
   const rest = JSON.stringify([figure.data, { ...figure.layout, images: images.map(({ source, ...image }) => image) }]);
   const held = graph.__pgHeld;
   graph.__pgHeld = { rest, sources };
+  if (graph.__pgPreview && images.length) images[0].source = graph.__pgPreview;   // a preview stays while hovered
   if (held && held.rest === rest && graph._fullLayout) {
     const changed = {};
-    sources.forEach((source, i) => { if (source !== held.sources[i]) changed[`images[${i}].source`] = source; });
+    images.forEach((image, i) => {
+      if (image.source !== held.sources[i]) changed[`images[${i}].source`] = image.source;
+    });
     return Object.keys(changed).length ? Plotly.relayout(graph, changed) : null;
   }
   return Plotly.react(graph, figure.data, figure.layout, config);
@@ -81,13 +111,14 @@ _live_chart = st.components.v2.component("playground_live_chart", js=_JS, isolat
 
 
 def live_chart(fig: go.Figure, key: str, config: dict | None = None,
-               on_click: Callable[[float, float], None] | None = None) -> None:
+               on_click: Callable[[float, float], None] | None = None, preview_in: str | None = None) -> None:
     """Draw `fig` in the chart `key`, updating it in place if the page already shows it. `on_click(x, y)`,
     if given, is called (as a widget's callback, before the rerun) with where a click fell in the plot
-    area, as paper coordinates (0..1 across, 0..1 up)."""
+    area, as paper coordinates (0..1 across, 0..1 up). With `preview_in` (another live chart's key),
+    hovering a point whose customdata is an image index of `fig` shows that image in that chart."""
     fig.layout["uirevision"] = key
     data = {"figure": fig.to_json(), "config": {"responsive": True, **(config or {})},
-            "clickable": on_click is not None}
+            "clickable": on_click is not None, "preview_in": preview_in}
     if on_click is None:
         _live_chart(key=key, data=data)
     else:

@@ -243,7 +243,7 @@ def draw_diagram(run: Run, snap: Snapshot) -> None:
     data = run.read(toy_points)
     maps, weights, biases = run.read(diagram_view, NODE_GRID, data.extent)
     live_chart(network_diagram(weights, maps, data.feature_names, data.output_range, height=430, biases=biases),
-               "pg_diagram", config={"displayModeBar": False})
+               "pg_diagram", config={"displayModeBar": False}, preview_in="pg_boundary")  # hover a neuron: its map
 
 
 def draw_network_and_output(run: Run, snap: Snapshot, show_test: bool, discretize: bool) -> None:

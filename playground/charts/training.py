@@ -344,6 +344,7 @@ def _node_map_figure_parts(nodes, names, ranged_maps) -> tuple[list[dict], dict]
             ys.append(y)
             hover.append(f"{name}<br>range {zmin:.3g} to {zmax:.3g}")
     nodes_trace = dict(type="scatter", x=xs, y=ys, mode="markers", name="units", hoverinfo="text", hovertext=hover,
+                       customdata=list(range(len(images))),  # each node's image: ui.live_chart's preview
                        showlegend=False, marker=dict(size=30, symbol="square", opacity=0))
     return [nodes_trace], {"images": images}
 
