@@ -75,7 +75,7 @@ def _values(spec: ExperimentSpec, dataset: Dataset | None, num_threads: int | No
     t = spec.train
     objectives.check_loss(t.loss, data.task, data.name)  # what Experiment refuses is not exported either
     scheduler = objectives.make_scheduler(t, torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=t.lr))
-    kind = DATASETS[spec.data.name].kind
+    kind, planned = DATASETS[spec.data.name].kind, _planned(spec, data)
     return {
         "title": f"Train a {len(spec.model.layers)}-layer network on {spec.data.name} ({data.task}).",
         "needs": _requirements(spec.data.name),
@@ -88,7 +88,7 @@ def _values(spec: ExperimentSpec, dataset: Dataset | None, num_threads: int | No
         "data_kind": spec.data.name if spec.data.name == "digits" else kind,
         "torchvision_class": getattr(images.SOURCES.get(spec.data.name), "torchvision_class", None),
         **_copied_data_code(spec.data.name),
-        "model_code": _model_code(spec, data), "own_modules": _own_modules(spec, data),
+        "model_code": _model_code(planned), "own_modules": _own_modules(planned),
         "init": spec.model.init, "init_code": registry.INITS[spec.model.init],
         "loss_code": objectives.loss_code(t.loss, data.task),
         "classify": data.task != "regression", "multiclass": data.task == "multiclass",
@@ -196,24 +196,29 @@ def _copied_data_code(name: str) -> dict[str, str]:
             "copied_code": "\n\n\n".join(inspect.getsource(f).strip() for f in helpers)}
 
 
-def _own_modules(spec: ExperimentSpec, data: Dataset) -> str:
-    """The source of the playground/modules.py classes the network uses, for the script to define."""
+def _planned(spec: ExperimentSpec, data: Dataset) -> list[tuple]:
+    """(block, layer, its modules) for each block, built as model.py builds them, on the meta device: to read
+    the modules' arguments, with no memory and no draw from the RNG."""
     with torch.device("meta"):
-        used = {type(m) for _, layer, shape in plan(spec.model, data.input_shape, data.n_outputs)
-                for m in LAYERS[layer.type].build(layer, shape) if type(m).__module__ == modules.__name__}
-    return "\n\n\n".join(inspect.getsource(cls).strip() for cls in sorted(used, key=lambda c: c.__name__))
+        return [(block, layer, LAYERS[layer.type].build(layer, shape))
+                for block, layer, shape in plan(spec.model, data.input_shape, data.n_outputs)]
 
 
-def _model_code(spec: ExperimentSpec, data: Dataset) -> str:
+def _model_code(planned: list[tuple]) -> str:
     """`nn.Sequential(...)` with one commented group per block, from the same plan and builders as model.py."""
     lines = []
-    with torch.device("meta"):  # build to read the modules' arguments; no memory, no draw from the RNG
-        for block, layer, shape in plan(spec.model, data.input_shape, data.n_outputs):
-            params = ", ".join(f"{k}={getattr(layer, k)}" for k in LAYERS[layer.type].params)
-            note = f"; {block.note}" if block.note else ""
-            lines.append(f"        # {block.name}: {layer.type}({params}) -> {describe_shape(block.out_shape)}{note}")
-            lines += [f"        {module_code(m)}," for m in LAYERS[layer.type].build(layer, shape)]
+    for block, layer, built in planned:
+        params = ", ".join(f"{k}={getattr(layer, k)}" for k in LAYERS[layer.type].params)
+        note = f"; {block.note}" if block.note else ""
+        lines.append(f"        # {block.name}: {layer.type}({params}) -> {describe_shape(block.out_shape)}{note}")
+        lines += [f"        {module_code(m)}," for m in built]
     return "\n".join(lines)
+
+
+def _own_modules(planned: list[tuple]) -> str:
+    """The source of the playground/modules.py classes the network uses, for the script to define."""
+    used = {type(m) for _, _, built in planned for m in built if type(m).__module__ == modules.__name__}
+    return "\n\n\n".join(inspect.getsource(cls).strip() for cls in sorted(used, key=lambda c: c.__name__))
 
 
 def _call(obj, first_arg: str) -> str:

@@ -26,10 +26,10 @@ def layer_weights(exp: Experiment, layer: str) -> np.ndarray:
     return exp.telemetry.weights[layer].detach().cpu().numpy().copy()
 
 
-def weight_labels(exp: Experiment, layer: str) -> tuple[list[str], list[str]]:
+def weight_labels(exp: Experiment, layer: str) -> tuple[list[str] | None, list[str] | None]:
     """Names for a dense layer's weight matrix: (its inputs, its units). The first layer's inputs are the
     data's features (x1, x2, x1^2 ...), a later one's the units before it ("dense_0 3"); the output's
-    units are the class names; anything else is numbered."""
+    units are the class names; None where there are no names (the chart numbers them)."""
     n_out, n_in = exp.telemetry.weights[layer].shape[:2]
     inputs = list(exp.data.feature_names) if not exp.data.is_image else []
     for name, weight in exp.telemetry.weights.items():
@@ -38,8 +38,7 @@ def weight_labels(exp: Experiment, layer: str) -> tuple[list[str], list[str]]:
         if weight.ndim == 2:  # the dense layer before: its units feed this one
             inputs = [f"{name} {j}" for j in range(weight.shape[0])]
     units = list(exp.data.class_names) if layer == "output" and exp.data.task == "multiclass" else []
-    return (inputs if len(inputs) == n_in else [str(j) for j in range(n_in)],
-            units if len(units) == n_out else [str(i) for i in range(n_out)])
+    return inputs if len(inputs) == n_in else None, units if len(units) == n_out else None
 
 
 def layer_histograms(exp: Experiment, layer: str, kind: str) -> pd.DataFrame:

@@ -62,7 +62,6 @@ class PlaySettings:
         return base.replace(data=data, model=model, train=train)
 
 
-
 def _per_layer(activations: tuple[str, ...]) -> tuple[str, ...]:
     """Per-layer activations only where the layers differ: one for all reads as TF Playground's."""
     return activations if len(set(activations)) > 1 else ()

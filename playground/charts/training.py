@@ -157,7 +157,7 @@ def decision_boundary_figure(grid: Mapping, points: np.ndarray, labels: np.ndarr
         "x1", "x2", height, xaxis=dict(range=xs, constrain="domain", showgrid=False, zeroline=False),
         yaxis=dict(range=ys, scaleanchor="x", constrain="domain", showgrid=False, zeroline=False), images=[image],
         coloraxis=dict(colorscale=theme.DIVERGING, cmin=lo, cmax=hi, colorbar=dict(thickness=10, len=0.8),
-                       showscale=task != "multiclass")))  # classes need no scale: their colours are the points' 
+                       showscale=task != "multiclass")))  # classes need no scale: their colours are the points'
 
 
 def thumbnail_at(fig: go.Figure, x: float, y: float) -> str | None:
