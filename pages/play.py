@@ -3,7 +3,7 @@ from functools import partial
 
 import streamlit as st
 
-from playground.data import DATASETS
+from playground.data import DRAWN
 from playground.play_settings import PlaySettings
 from ui import play as pg
 from ui import session
@@ -17,7 +17,7 @@ with st.sidebar:
 
 bar = st.columns([5.1, 1.2, 1.4, 1.2, 1.55, 1.5], vertical_alignment="bottom")
 settings = pg.hyper_controls(settings, bar[2:6])
-task = DATASETS[settings.dataset].task
+task = settings.task
 
 left, right = pg.columns()
 with left:
@@ -34,4 +34,5 @@ if run is not None:  # None only if the very first settings cannot be built; ens
         pg.run_buttons(run.snapshot())
     with bar[1]:
         live_view(run, pg.draw_epoch)
-    live_view(run, partial(pg.draw_network_and_output, show_test=show_test, discretize=discretize))
+    live_view(run, partial(pg.draw_network_and_output, show_test=show_test, discretize=discretize,
+                           board=settings.points if settings.dataset == DRAWN else None))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import inspect
 import json
+import pprint
 import re
 import textwrap
 from pathlib import Path
@@ -157,11 +158,13 @@ def _data_settings(spec: ExperimentSpec) -> str:
     values = {"DATASET": d.name, "TEST_FRACTION": d.test_fraction}
     if kind == "toy":
         values.update(N_SAMPLES=d.n_samples, NOISE=d.noise, FEATURES=list(d.features))
+    elif kind == "drawn":
+        values.update(FEATURES=list(d.features), POINTS=[list(p) for p in d.points])
     elif kind == "csv":
         values.update(CSV_PATH=d.path, TARGET=d.target)
     else:
         values.update(MAX_SAMPLES=d.max_samples)
-    return "\n".join(f"{k} = {v!r}" for k, v in values.items())
+    return "\n".join(f"{k} = {pprint.pformat(v, width=100, compact=True)}" for k, v in values.items())
 
 
 def _source_body(module, skip: tuple[str, ...] = ()) -> str:
@@ -182,7 +185,7 @@ def _source_body(module, skip: tuple[str, ...] = ()) -> str:
 def _copied_data_code(name: str) -> dict[str, str]:
     """The engine's own data code the script carries (so the two cannot drift), and where it came from."""
     kind = DATASETS[name].kind
-    if kind == "toy":
+    if kind in ("toy", "drawn"):
         return {"copied_from": "The toy generators, copied from the playground (playground/data/toy.py).",
                 "copied_code": _source_body(toy)}
     if kind == "csv":

@@ -13,10 +13,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data.toy import feature_columns, plane_points
+from .data import DRAWN
+from .data.toy import PLANE_HALF_WIDTH, feature_columns, plane_points
 from .telemetry import capture_activations
-
-PLANE_HALF_WIDTH = 6.0  # TF Playground's plane is [-6, 6]^2
 
 
 def plane_extent(points: np.ndarray) -> float:
@@ -41,9 +40,10 @@ def toy_points(exp) -> ToyPoints:
     """The experiment's toy data; it never changes while the run trains."""
     data = exp.data
     train, labels = data.points_train.cpu().numpy(), data.y_train.cpu().numpy()
+    extent = PLANE_HALF_WIDTH if data.name == DRAWN else plane_extent(train)  # the pen's plane never moves
     output_range = (float(labels.min()), float(labels.max())) if data.task == "regression" else (0.0, 1.0)
     return ToyPoints(train, labels, data.points_test.cpu().numpy(), data.y_test.cpu().numpy(), data.task,
-                     tuple(data.feature_names), plane_extent(train), output_range)
+                     tuple(data.feature_names), extent, output_range)
 
 
 @torch.no_grad()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from .data import DATASETS
+from .data import DRAWN, task_of
 from .registry import DEFAULT_LOSS
 from .spec import ExperimentSpec, LayerSpec, ModelSpec
 
@@ -30,6 +30,7 @@ class PlaySettings:
     lr: float = 0.03
     regularization: str = "none"
     reg_rate: float = 0.0
+    points: tuple[tuple[float, float, float], ...] | None = None  # the drawn set (dataset DRAWN), if any
 
     @classmethod
     def from_spec(cls, spec: ExperimentSpec) -> "PlaySettings":
@@ -41,7 +42,12 @@ class PlaySettings:
                    features=tuple(spec.data.features), hidden=tuple(min(layer.units, MAX_UNITS) for layer in dense),
                    activation=dense[0].activation if dense else cls.activation,
                    layer_activations=_per_layer(tuple(layer.activation for layer in dense)), init=spec.model.init,
-                   lr=t.lr, regularization=t.regularization, reg_rate=t.reg_rate)
+                   lr=t.lr, regularization=t.regularization, reg_rate=t.reg_rate, points=spec.data.points)
+
+    @property
+    def task(self) -> str:
+        """binary, multiclass or regression: the dataset's (drawn points': their labels')."""
+        return task_of(self.dataset, self.points)
 
     def activation_of(self, layer: int) -> str:
         """Hidden layer `layer`'s activation: its own if set, else the one for all."""
@@ -52,11 +58,12 @@ class PlaySettings:
         """The experiment these settings describe, keeping the rest of `base` (seeds, other train settings);
         the loss follows the dataset's task."""
         data = replace(base.data, name=self.dataset, noise=self.noise_percent / 100,
-                       test_fraction=round(1 - self.train_percent / 100, 2), features=self.features)
+                       test_fraction=round(1 - self.train_percent / 100, 2), features=self.features,
+                       points=self.points if self.dataset == DRAWN else None)
         layers = tuple(LayerSpec("dense", units=units, activation=self.activation_of(i))
                        for i, units in enumerate(self.hidden))
         model = ModelSpec(layers, self.init)
-        train = replace(base.train, loss=DEFAULT_LOSS[DATASETS[self.dataset].task], lr=self.lr,
+        train = replace(base.train, loss=DEFAULT_LOSS[self.task], lr=self.lr,
                         regularization=self.regularization, reg_rate=self.reg_rate, batch_size=self.batch_size,
                         epochs=PLAYGROUND_EPOCHS)
         return base.replace(data=data, model=model, train=train)

@@ -101,11 +101,16 @@ class DataSpec:
     path: str | None = None                 # csv: file to read
     target: str | None = None               # csv: column to predict
     max_samples: int | None = None          # image sets: use at most this many training images (None: all)
+    points: tuple[tuple[float, float, float], ...] | None = None  # drawn data: (x1, x2, label) each
 
     def validate(self, path: str = "data") -> None:
-        from .data import DATASETS, TOY_FEATURES  # data imports spec for DataSpec's type only
+        from .data import DATASETS, DRAWN, TOY_FEATURES  # data imports spec for DataSpec's type only
 
         _choice(f"{path}.name", self.name, list(DATASETS))
+        if self.name == DRAWN:
+            _check_points(f"{path}.points", self.points)
+        elif self.points is not None:
+            _fail(f"{path}.points", f"only drawn data (name \"{DRAWN}\") takes points; {self.name} makes its own")
         if _is_int(self.n_samples) and 1 <= self.n_samples < 4:
             _fail(f"{path}.n_samples", f"must be at least 4 so both splits get points, got {self.n_samples}")
         _in_range(f"{path}.n_samples", self.n_samples, "data.n_samples")
@@ -137,6 +142,24 @@ class DataSpec:
         if not any(target.is_relative_to(Path(f).resolve()) for f in folders):
             _fail(f"{path}.path", "names a file on the server, which a shared or uploaded experiment may not "
                                   "read; upload your CSV file on the Build page instead")
+
+
+def _check_points(path: str, points: Any) -> None:
+    from .data import MAX_DRAWN_POINTS, MIN_DRAWN_POINTS
+    from .data.toy import PLANE_HALF_WIDTH
+
+    if not points or len(points) < MIN_DRAWN_POINTS:
+        _fail(path, f"needs at least {MIN_DRAWN_POINTS} points (two to train on, one to test): click the "
+                    "Playground's map to draw them")
+    if len(points) > MAX_DRAWN_POINTS:
+        _fail(path, f"has {len(points):,} points; at most {MAX_DRAWN_POINTS:,} can be drawn")
+    for i, p in enumerate(points):
+        shown = quote(list(p) if isinstance(p, tuple) else p)  # as the JSON wrote it
+        if not isinstance(p, tuple) or len(p) != 3 or not all(_is_number(v) for v in p):
+            _fail(f"{path}[{i}]", f"must be [x1, x2, label], three numbers, got {shown}")
+        if max(abs(p[0]), abs(p[1])) > PLANE_HALF_WIDTH:
+            _fail(f"{path}[{i}]", f"lies off the plane: x1 and x2 go from -{PLANE_HALF_WIDTH:g} to "
+                                  f"{PLANE_HALF_WIDTH:g}, got {shown}")
 
 
 @dataclass(frozen=True)
@@ -315,6 +338,10 @@ class ExperimentSpec:
             if not isinstance(data_d["features"], list):
                 _fail("data.features", "must be a list of feature names")
             data_d = {**data_d, "features": tuple(data_d["features"])}
+        if data_d.get("points") is not None:
+            if not isinstance(data_d["points"], list):
+                _fail("data.points", f"must be a list of [x1, x2, label] points, got {quote(data_d['points'])}")
+            data_d = {**data_d, "points": tuple(tuple(p) if isinstance(p, list) else p for p in data_d["points"])}
         data = DataSpec(**data_d)
         data.validate()
         model = ModelSpec.from_dict(d.get("model", {"layers": [l.to_dict() for l in ModelSpec().layers]}))
@@ -358,6 +385,8 @@ class ExperimentSpec:
     def to_dict(self) -> dict:
         data = asdict(self.data)
         data["features"] = list(self.data.features)
+        if self.data.points is not None:
+            data["points"] = [list(p) for p in self.data.points]
         train = {**asdict(self.train), "changes": [c.to_dict() for c in self.train.changes]}
         return {"seed": self.seed, "init_seed": self.init_seed, "data": data, "model": self.model.to_dict(),
                 "train": train}

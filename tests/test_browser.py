@@ -176,3 +176,49 @@ def test_hovering_a_neuron_shows_its_map_large_in_the_output(server):
         page.wait_for_function(shows, arg=node_map, timeout=budget.ms())
         page.mouse.move(5, 5)                                     # away from the diagram
         page.wait_for_function(shows, arg=own, timeout=budget.ms())
+
+
+BOARD_POINTS_JS = """() => {  // the drawn-points count the sidebar shows, -1 before it shows
+  const m = [...document.querySelectorAll('[data-testid=stMarkdownContainer]')].map(e => e.innerText)
+    .find(t => / of 1,000 points/.test(t));
+  return m ? parseInt(m.replace(/,/g, ''), 10) : -1;
+}"""
+MAP_AT_JS = """([x1, x2]) => {  // where the plane's point (x1, x2) is on the decision map, in page pixels
+  const g = document.querySelector('.st-key-pg_boundary .pg-live-chart');
+  if (!g || !g._fullLayout) return null;
+  const box = g.getBoundingClientRect(), xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis;
+  return [box.left + xa._offset + xa.l2p(x1), box.top + ya._offset + ya.l2p(x2)];
+}"""
+
+
+def click_map(page, place, budget: Budget) -> None:
+    page.mouse.click(*page.wait_for_function(MAP_AT_JS, arg=place, timeout=budget.ms()).json_value())
+
+
+def test_drawing_points_on_the_map_trains_on_them(server):
+    """Your own data, TF Playground's most asked-for feature: pick "draw your own", clear the board, click the
+    map three times with the blue pen and once with the orange, erase one, and the run trains on the three left."""
+    budget = Budget(BUDGET_S)
+    with browser_page(budget) as page:
+        page.goto(server.url, timeout=budget.ms(45))
+        page.wait_for_function(DRAWN_JS, arg=list(PLAYGROUND_LIVE_CHARTS), timeout=budget.ms(45))
+        page.locator("[data-testid=stRadio] label").filter(has_text="draw your own").click()
+        page.wait_for_function(f"() => ({BOARD_POINTS_JS})() === 500", timeout=budget.ms())  # the circle's points
+        page.get_by_role("button", name="Clear").click()
+        page.wait_for_function(f"() => ({BOARD_POINTS_JS})() === 0", timeout=budget.ms())
+        for n, place in enumerate([(-3, 3), (3, 3), (3, -3)], start=1):
+            click_map(page, place, budget)
+            page.wait_for_function(f"() => ({BOARD_POINTS_JS})() === {n}", timeout=budget.ms())
+        page.locator(".st-key-pg_pen button").filter(has_text="orange").click()
+        click_map(page, (-3, -3), budget)
+        page.wait_for_function(f"() => ({BOARD_POINTS_JS})() === 4", timeout=budget.ms())
+        page.locator(".st-key-pg_pen button").filter(has_text="erase").click()
+        click_map(page, (3.2, -2.8), budget)   # near (3, -3)
+        page.wait_for_function(f"() => ({BOARD_POINTS_JS})() === 3", timeout=budget.ms())
+        shown = ("() => { const g = document.querySelector('.st-key-pg_boundary .pg-live-chart');"
+                 "  return g._fullData.filter(t => t.name === 'train' || t.name === 'test')"
+                 "    .reduce((n, t) => n + t._length, 0); }")
+        page.wait_for_function(f"() => ({shown})() === 3", timeout=budget.ms())   # the run's data: the drawn set
+        page.locator(".st-key-pg_play button").click()
+        page.wait_for_function(f"() => ({EPOCH_JS})() > 5", timeout=budget.ms())
+        page.screenshot(path=str(SHOT.with_name("browser-drawn.png")))

@@ -175,6 +175,18 @@ def test_a_multi_class_toy_set_exports_the_same_run(name):
     assert_reproduces_in_process(spec)
 
 
+@pytest.mark.parametrize("labels", [(0, 1, 1), (0, 1, 2), (-0.5, 0.25, 1.0)])   # binary, classes, values
+def test_drawn_points_export_the_same_run_and_the_script_carries_them(labels):
+    points = [[x, y, labels[(i + j) % 3]] for i, x in enumerate((-4.5, -1.5, 1.5, 4.5))
+              for j, y in enumerate((-4.5, -1.5, 1.5, 4.5))]
+    loss = {0: "bce", 2: "cross_entropy"}.get(max(labels), "mse")
+    spec = ExperimentSpec.from_dict({"data": {"name": "points", "points": points, "features": ["x1", "x2", "x1x2"]},
+                                     "model": {"layers": [{"type": "dense", "units": 4}]},
+                                     "train": {"loss": loss, "epochs": 3, "device": "cpu"}})
+    assert "POINTS = [[-4.5, -4.5," in export_script(spec)
+    assert_reproduces_in_process(spec)
+
+
 @pytest.mark.parametrize("init", list(registry.INITS))
 def test_every_initialisation_exports_the_same_run(init):
     spec = ExperimentSpec.from_dict({"data": {"name": "circle", "n_samples": 60},

@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from playground import DataSpec, ExperimentSpec, ModelSpec, TrainSpec
 from playground.data import DataError, images
+from playground.play_settings import PlaySettings
 from ui import build
 from ui.share import encode_spec
 
@@ -93,7 +94,9 @@ def test_playground_opens_ready_to_train_with_diagram_map_and_thumbnails(app):
     diagram = chart(at, "pg_diagram")
     assert len(diagram["layout"]["images"]) == 2 + 4 + 2 + 1  # a map per node: inputs, 4 and 2 units, output
     assert len(trace(chart(at, "pg_boundary"), "train")["x"]) == 250       # the training half of 500 points
-    assert [t["name"] for t in chart(at, "pg_thumbnails")["data"]] == list(at.radio(key="playground:data.name").options)
+    names = list(at.radio(key="playground:data.name").options)
+    assert [t["name"] for t in chart(at, "pg_thumbnails")["data"]] == names[:-1]    # all but drawing your own
+    assert names[-1] == "points: draw your own"
 
 
 def test_playground_play_trains_live_and_pause_stops_at_once(app):
@@ -449,6 +452,42 @@ def test_playground_settings_and_run_survive_a_visit_to_another_page(app):
     assert at.radio(key="playground:data.name").value == "gauss"
     assert at.slider(key="playground:data.train_percent").value == 70
     assert at.select_slider(key="playground:train.lr").value == 0.3
+
+
+def test_playground_draws_its_own_data_from_the_set_on_screen_and_trains_on_it(app):
+    at = app("pages/play.py").run()
+    at.radio(key="playground:data.name").set_value("points").run()
+    assert not at.exception
+    board = at.session_state["playground:board"]
+    assert len(board) == 500 and {p[2] for p in board} == {0, 1}        # the circle's points, to draw over
+    assert "500 of 1,000 points" in [m.value for m in at.markdown]
+    run = at.session_state["playground_run"]
+    assert run.exp.spec.data.points == board and len(trace(chart(at, "pg_boundary"), "test")["x"]) == 250
+    at.button(key="pg_clear").click().run()                             # too few to train: said by the pen
+    assert any("at least 3 points" in i.value for i in at.info) and not at.warning
+    at.session_state["playground:board"] = ((-3.0, 3.0, 2), (3.0, 3.0, 1), (3.0, -3.0, 0), (-3.0, -3.0, 1))
+    at.run()                                                            # what four clicks on the map leave
+    run = at.session_state["playground_run"]
+    assert run.exp.data.task == "multiclass" and run.exp.spec.train.loss == "cross_entropy"
+    assert "Problem type: **classification**" in [m.value for m in at.markdown]
+    at.button(key="pg_step").click().run()
+    wait_for(lambda: run.snapshot().epoch == 1)
+
+
+def test_a_link_to_drawn_data_opens_its_points_on_the_board():
+    points = ((-3.0, 3.0, 0.5), (3.0, 3.0, -0.25), (3.0, -3.0, 1.0))
+    spec = PlaySettings(dataset="points", points=points).to_spec(ExperimentSpec())
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params["exp"] = encode_spec(spec)
+    at.run()
+    try:
+        assert not at.exception
+        assert at.radio(key="playground:data.name").value == "points"
+        assert at.session_state["playground:board"] == points
+        assert at.session_state["playground_run"].exp.spec == spec and spec.train.loss == "mse"  # values: regression
+        assert "Problem type: **regression**" in [m.value for m in at.markdown]
+    finally:
+        at.session_state["playground_run"].stop()
 
 
 def test_share_link_opens_the_playground_with_its_experiment():

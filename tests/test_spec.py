@@ -200,7 +200,8 @@ def test_every_activation_dataset_and_feature_is_accepted():
     for act in registry.ACTIVATIONS:
         assert ExperimentSpec.from_dict(stack({**DENSE, "activation": act})).model.layers[0].activation == act
     for name in DATASETS:
-        extra = {"path": "t.csv", "target": "y"} if name == "csv" else {}
+        extra = {"csv": {"path": "t.csv", "target": "y"}, "points": {"points": [[0, 0, 0], [1, 1, 1], [2, 2, 1]]}}.get(
+            name, {})
         assert ExperimentSpec.from_dict({"data": {"name": name, **extra}}).data.name == name
     assert ExperimentSpec.from_dict({"data": {"features": list(TOY_FEATURES)}}).data.features == tuple(TOY_FEATURES)
 

@@ -187,10 +187,15 @@ def test_classification_loss_on_a_regression_set(make_exp, name, loss):
         make_exp(name, loss=loss)
 
 
-@pytest.mark.parametrize("data", [{"n_samples": 10, "test_fraction": 0.9}, {"n_samples": 4, "test_fraction": 0.9}])
-def test_an_empty_training_split_is_a_spec_error(make_exp, data):
-    with pytest.raises(SpecError, match="^data: the training split has 0 sample"):
-        make_exp(data=data)
+def test_a_training_split_of_one_sample_is_a_spec_error(make_exp):
+    with pytest.raises(SpecError, match="^data: the training split has 1 sample"):
+        make_exp("digits", layers=[{"type": "flatten"}], loss="cross_entropy", data={"max_samples": 1})
+
+
+@pytest.mark.parametrize("n", [4, 10])
+def test_a_toy_split_gives_training_two_points_and_testing_one_whatever_the_fraction(make_exp, n):
+    exp = make_exp(data={"n_samples": n, "test_fraction": 0.9})
+    assert len(exp.data.x_train) == 2 and len(exp.data.x_test) == n - 2
 
 
 # --- real outcomes, seeded ---------------------------------------------------------------------------

@@ -48,10 +48,14 @@ def data_controls(spec: DataSpec) -> DataSpec:
         name = _data_field("name", spec.name, format_func=lambda n: f"{n} — {DATASETS[n].doc}", width=380)
         kind = DATASETS[name].kind
         values = {"name": name, "test_fraction": _data_field("test_fraction", spec.test_fraction, width=140)}
-        if kind == "toy":
+        if kind in ("toy", "drawn"):
             values["features"] = tuple(_data_field("features", list(spec.features), width=320))
+        if kind == "toy":
             values["noise"] = _data_field("noise", spec.noise, width=120)
             values["n_samples"] = _data_field("n_samples", spec.n_samples, width=140)
+        elif kind == "drawn":
+            st.caption(f"{len(spec.points or ()):,} drawn points: draw them on the Playground's map, or load an "
+                       "experiment that has them (Share)")
         elif kind == "image":
             values["max_samples"] = _data_field("max_samples", spec.max_samples or 0, width=200) or None
         else:

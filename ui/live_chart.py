@@ -14,7 +14,7 @@ update of it.
 from __future__ import annotations
 
 from collections.abc import Callable
-
+from dataclasses import dataclass
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -45,12 +45,15 @@ export default function (component) {
     graph = document.createElement("div");
     graph.className = "pg-live-chart";
     parentElement.appendChild(graph);
-    graph.addEventListener("click", (event) => {   // where in the plot area, as fractions (paper coordinates)
-      const size = graph._fullLayout && graph._fullLayout._size, box = graph.getBoundingClientRect();
-      if (size && graph.__pgClick) {
-        graph.__pgClick("click", { x: (event.clientX - box.left - size.l) / size.w,
-                                   y: 1 - (event.clientY - box.top - size.t) / size.h });
-      }
+    graph.addEventListener("click", (event) => {
+      // where in the plot area, as fractions (paper coordinates), and on the first axes (data coordinates)
+      const layout = graph._fullLayout, box = graph.getBoundingClientRect();
+      if (!layout || !graph.__pgClick) return;
+      const px = event.clientX - box.left, py = event.clientY - box.top, xa = layout.xaxis, ya = layout.yaxis;
+      const size = layout._size;
+      graph.__pgClick("click", { x: (px - size.l) / size.w, y: 1 - (py - size.t) / size.h,
+                                 data_x: xa ? xa.p2c(px - xa._offset) : null,
+                                 data_y: ya ? ya.p2c(py - ya._offset) : null });
     });
   }
   graph.__pgClick = data.clickable ? setTriggerValue : null;
@@ -107,15 +110,30 @@ function update(Plotly, graph, figure, config) {
 }
 """ % {"file": PLOTLY_FILE}
 
+
+
+@dataclass(frozen=True)
+class ChartClick:
+    """Where a click fell: in the plot area as paper coordinates (0..1 across, 0..1 up), and on the chart's
+    first axes (data coordinates; None where the chart has none)."""
+    x: float
+    y: float
+    data_x: float | None
+    data_y: float | None
+
+
 _live_chart = st.components.v2.component("playground_live_chart", js=_JS, isolate_styles=False)
 
 
 def live_chart(fig: go.Figure, key: str, config: dict | None = None,
-               on_click: Callable[[float, float], None] | None = None, preview_in: str | None = None) -> None:
-    """Draw `fig` in the chart `key`, updating it in place if the page already shows it. `on_click(x, y)`,
-    if given, is called (as a widget's callback, before the rerun) with where a click fell in the plot
-    area, as paper coordinates (0..1 across, 0..1 up). With `preview_in` (another live chart's key),
-    hovering a point whose customdata is an image index of `fig` shows that image in that chart."""
+               on_click: Callable[[ChartClick], bool | None] | None = None, preview_in: str | None = None) -> None:
+    """Draw `fig` in the chart `key`, updating it in place if the page already shows it. `on_click(click)`,
+    if given, is called (as a widget's callback, before the rerun) with where a click fell; if it returns
+    True, the whole page runs again (for what it changed outside the chart's fragment). With `preview_in`
+    (another live chart's key), hovering a point whose customdata is an image index of `fig` shows that
+    image in that chart."""
+    if st.session_state.pop(f"{key}:rerun_app", False):
+        st.rerun(scope="app")
     fig.layout["uirevision"] = key
     data = {"figure": fig.to_json(), "config": {"responsive": True, **(config or {})},
             "clickable": on_click is not None, "preview_in": preview_in}
@@ -125,7 +143,9 @@ def live_chart(fig: go.Figure, key: str, config: dict | None = None,
         _live_chart(key=key, data=data, on_click_change=lambda: _clicked(key, on_click))
 
 
-def _clicked(key: str, on_click: Callable[[float, float], None]) -> None:
+def _clicked(key: str, on_click: Callable[[ChartClick], bool | None]) -> None:
     where = st.session_state[key]["click"]
     if where:
-        on_click(float(where["x"]), float(where["y"]))
+        data = [None if where.get(k) is None else float(where[k]) for k in ("data_x", "data_y")]
+        if on_click(ChartClick(float(where["x"]), float(where["y"]), *data)):
+            st.session_state[f"{key}:rerun_app"] = True

@@ -12,13 +12,17 @@ import secrets
 from collections.abc import Callable
 from dataclasses import replace
 
+import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
 from playground import ExperimentSpec, Run, Snapshot, SpecError, registry
 from playground.charts import (dataset_thumbnails, decision_boundary_figure, loss_figure, network_diagram,
                                thumbnail_at)
-from playground.data import DATASETS, TOY_DATASETS, TOY_FEATURES
+from playground import drawn
+from playground.charts.theme import CLASS_COLOUR_NAMES
+from playground.data import (DATASETS, DRAWN, MAX_DRAWN_CLASSES, MAX_DRAWN_POINTS, MIN_DRAWN_POINTS, TOY_DATASETS,
+                             TOY_FEATURES)
 from playground.data.toy import make_toy
 from playground.plane import decision_grid, diagram_view, toy_points
 from playground.play_settings import MAX_HIDDEN_LAYERS, MAX_UNITS, PlaySettings
@@ -27,17 +31,19 @@ from playground.registry import RANGES
 from . import session
 from .controls import INIT_FIELD, Field, field_input
 from .live import status_message
-from .live_chart import live_chart
+from .live_chart import ChartClick, live_chart
 
 SLOT = session.PLAYGROUND
 LEARNING_RATES = (0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 REG_RATES = (0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 NEW_LAYER_UNITS = 4
 GRID, NODE_GRID = 60, 20          # decision map and per-neuron map resolutions
+BOARD_KEY = f"{SLOT}:board"      # the drawn points (a link's load clears it, like the controls' keys)
+PENS = (*range(MAX_DRAWN_CLASSES), "value", "erase")
 FEATURE_LABELS = {"x1": "X₁", "x2": "X₂", "x1^2": "X₁²", "x2^2": "X₂²", "x1x2": "X₁X₂",
                   "sin_x1": "sin(X₁)", "sin_x2": "sin(X₂)"}
 FIELDS = {
-    "data.name": Field("Dataset", "radio", TOY_DATASETS),
+    "data.name": Field("Dataset", "radio", (*TOY_DATASETS, DRAWN)),
     "data.train_percent": Field("Ratio of training to test data (%)", "slider", lo=10, hi=90, step=10),
     "data.noise_percent": Field("Noise (%)", "slider", lo=0, hi=50, step=5),
     "train.batch_size": Field("Batch size", "slider", lo=1, hi=30),
@@ -68,20 +74,64 @@ def data_controls(settings: PlaySettings) -> PlaySettings:
     """Dataset (with thumbnails), split, noise, batch size and Regenerate."""
     selected = st.session_state.get(f"{SLOT}:data.name", settings.dataset)
     live_chart(_thumbnails(selected), "pg_thumbnails", config={"staticPlot": True}, on_click=_pick_thumbnail)
-    name = _field("data.name", settings.dataset, horizontal=True)
-    st.markdown(f"Problem type: **{'regression' if DATASETS[name].task == 'regression' else 'classification'}**")
-    settings = replace(settings, dataset=name, train_percent=_field("data.train_percent", settings.train_percent),
+    name = _field("data.name", settings.dataset, horizontal=True,
+                  format_func=lambda n: "points: draw your own" if n == DRAWN else n)
+    settings = replace(settings, dataset=name)
+    if name == DRAWN:
+        settings = draw_controls(settings)
+    st.markdown(f"Problem type: **{'regression' if settings.task == 'regression' else 'classification'}**")
+    settings = replace(settings, train_percent=_field("data.train_percent", settings.train_percent),
                        noise_percent=_field("data.noise_percent", settings.noise_percent),
                        batch_size=_field("train.batch_size", settings.batch_size))
     st.button("Regenerate", key="pg_regenerate", on_click=_regenerate, help="new random points and weights")
     return settings
 
 
-def _pick_thumbnail(x: float, y: float) -> None:
+def _pick_thumbnail(click: ChartClick) -> None:
     """A click on a thumbnail selects its data set, as in TF Playground."""
-    name = thumbnail_at(_thumbnails(st.session_state.get(f"{SLOT}:data.name", TOY_DATASETS[0])), x, y)
+    name = thumbnail_at(_thumbnails(st.session_state.get(f"{SLOT}:data.name", TOY_DATASETS[0])), click.x, click.y)
     if name is not None:
         st.session_state[f"{SLOT}:data.name"] = name
+
+
+def draw_controls(settings: PlaySettings) -> PlaySettings:
+    """The pen for drawn data: a class (or a value, for regression) to add where the map is clicked, or the
+    eraser; and Clear. The board starts from the set on screen, or from the loaded experiment's points."""
+    if BOARD_KEY not in st.session_state:
+        run = session.current_run(SLOT)
+        data = run.read(toy_points) if run is not None else None
+        st.session_state[BOARD_KEY] = settings.points or (
+            drawn.board_of([*data.train, *data.test], [*data.train_labels, *data.test_labels]) if data else ())
+    board = st.session_state[BOARD_KEY]
+    pen = st.segmented_control("Pen: click the map to add a point", PENS, default=1, key="pg_pen",
+                               format_func=lambda p: f"{p} {CLASS_COLOUR_NAMES[p]}" if isinstance(p, int) else p,
+                               help="a class (its colour), a value for regression, or the eraser (removes the "
+                                    "point nearest the click)")
+    if pen == "value":
+        st.slider("Value", -1.0, 1.0, 0.5, 0.1, key="pg_pen_value", help="the target a regression learns there")
+    if len(board) < MIN_DRAWN_POINTS:
+        st.info(f"Click the map to draw at least {MIN_DRAWN_POINTS} points: two to train on, one to test. "
+                "The map shows the last network until then.")
+    with st.container(horizontal=True, vertical_alignment="center"):
+        full = " (full: erase some to add more)" if len(board) >= MAX_DRAWN_POINTS else ""
+        st.markdown(f"{len(board):,} of {MAX_DRAWN_POINTS:,} points{full}")
+        st.button("Clear", key="pg_clear", on_click=st.session_state.__setitem__, args=(BOARD_KEY, ()),
+                  help="remove every point")
+    return replace(settings, points=board)
+
+
+def _draw_at(click: ChartClick) -> bool:
+    """A click on the decision map while drawing: the pen adds a point there or erases the nearest one."""
+    pen = st.session_state.get("pg_pen")
+    if st.session_state.get(f"{SLOT}:data.name") != DRAWN or pen is None or click.data_x is None:
+        return False
+    board = st.session_state.get(BOARD_KEY, ())
+    if pen == "erase":
+        st.session_state[BOARD_KEY] = drawn.erase_near(board, click.data_x, click.data_y)
+    else:
+        label = st.session_state.get("pg_pen_value", 0.5) if pen == "value" else pen
+        st.session_state[BOARD_KEY] = drawn.add_point(board, click.data_x, click.data_y, label)
+    return True   # the board is drawn outside the map's fragment: the page runs again
 
 
 def _regenerate() -> None:
@@ -172,7 +222,7 @@ def ensure_run(candidate: ExperimentSpec) -> Run | None:
     try:
         candidate.data.validate()
     except SpecError as e:
-        if e.field != "data.features":  # that one is said next to the feature boxes
+        if e.field not in ("data.features", "data.points"):  # those are said next to their controls
             st.warning(f"These settings cannot be used ({e}); the network shown is the last valid one.")
         return run
     stored = session.get_spec(SLOT)
@@ -246,17 +296,26 @@ def draw_diagram(run: Run, snap: Snapshot) -> None:
                "pg_diagram", config={"displayModeBar": False}, preview_in="pg_boundary")  # hover a neuron: its map
 
 
-def draw_network_and_output(run: Run, snap: Snapshot, show_test: bool, discretize: bool) -> None:
+def draw_network_and_output(run: Run, snap: Snapshot, show_test: bool, discretize: bool,
+                            board: drawn.Board | None = None) -> None:
     left, right = columns()
     with left:
         draw_diagram(run, snap)
     with right:
-        draw_output(run, snap, show_test, discretize)
+        draw_output(run, snap, show_test, discretize, board)
 
 
-def draw_output(run: Run, snap: Snapshot, show_test: bool, discretize: bool) -> None:
-    """Losses, the decision map with the data on top, the loss curve and the run's status."""
+def draw_output(run: Run, snap: Snapshot, show_test: bool, discretize: bool, board: drawn.Board | None = None) -> None:
+    """Losses, the decision map with the data on top, the loss curve and the run's status. While drawing
+    (`board`), a click on the map adds or erases a point, every drawn point shows (train and test), and
+    a board the run cannot train on yet (fewer than 2 points) shows over the last run's map."""
     data = run.read(toy_points)
+    if board is not None:
+        show_test = True
+        if run.spec.data.points != board:
+            labels = np.array([p[2] for p in board], dtype=np.float32)
+            data = replace(data, train=np.array([p[:2] for p in board], np.float32).reshape(-1, 2),
+                           train_labels=labels, test=np.zeros((0, 2), np.float32), test_labels=labels[:0])
     grid = run.read(decision_grid, GRID, data.extent)
     last = snap.history.iloc[-1] if len(snap.history) else None
     st.markdown(f"Test loss **{last.test_loss:.3f}** · Training loss **{last.train_loss:.3f}**"
@@ -264,7 +323,7 @@ def draw_output(run: Run, snap: Snapshot, show_test: bool, discretize: bool) -> 
     test = (data.test, data.test_labels) if show_test else (None, None)
     live_chart(decision_boundary_figure(grid, data.train, data.train_labels, data.task, *test, discretize=discretize,
                                         height=360),
-               "pg_boundary", config={"displayModeBar": False})
+               "pg_boundary", config={"displayModeBar": False}, on_click=_draw_at)
     live_chart(loss_figure(snap.history, snap.step_losses, snap.loss_stride, snap.steps_per_epoch, height=200,
                            changes=snap.changes), "pg_loss", config={"displayModeBar": False})
     status_message(snap)

@@ -12,6 +12,7 @@ CHANGE = "#6a3d9a"    # a setting changed while the run trained
 DIVERGING = [[0.0, CLASS_0], [0.5, "#e8eaeb"], [1.0, CLASS_1]]  # for decision maps and weight heatmaps
 CLASSES = [[0.0, CLASS_0], [1.0, CLASS_1]]  # points coloured by class as 0/1 numbers on this scale
 CLASS_COLOURS = (CLASS_0, CLASS_1, "#2ca02c", "#d62728", "#9467bd", "#8c564b")  # multi-class sets, up to 6
+CLASS_COLOUR_NAMES = ("orange", "blue", "green", "red", "purple", "brown")       # the same, in words
 TEMPLATE = "plotly_white"
 # Every figure starts from TEMPLATE as plotly's default: naming it on each figure instead cost ~12 ms a
 # figure (plotly validates a fresh copy), a third of a live redraw, which a class of 30 pays many times a second.

@@ -6,7 +6,8 @@ import pandas as pd
 from . import DATASETS
 from .images import image_cache_status
 
-_STATUS_BY_KIND = {"toy": "generated on the fly", "csv": "reads the file you give (data.path)"}
+_STATUS_BY_KIND = {"toy": "generated on the fly", "drawn": "the points you give (data.points)",
+                   "csv": "reads the file you give (data.path)"}
 
 
 def describe_datasets() -> pd.DataFrame:
@@ -15,7 +16,7 @@ def describe_datasets() -> pd.DataFrame:
     rows = [{
         "name": name,
         "kind": info.kind,
-        "task": info.task or "from the target column",
+        "task": info.task or ("from the labels" if info.kind == "drawn" else "from the target column"),
         "description": info.doc,
         "status": images[name] if info.kind == "image" else _STATUS_BY_KIND[info.kind],
     } for name, info in DATASETS.items()]

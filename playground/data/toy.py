@@ -10,6 +10,8 @@ import math
 
 import torch
 
+PLANE_HALF_WIDTH = 6.0  # TF Playground's plane is [-6, 6]^2; drawn points lie on it
+
 TOY_FEATURES = {
     "x1": lambda p: p[:, 0],
     "x2": lambda p: p[:, 1],
@@ -189,8 +191,19 @@ def make_toy(name, n_samples, noise, test_fraction, features, seed):
     """
     g = torch.Generator().manual_seed(seed)
     points, labels = TOY_GENERATORS[name](n_samples, noise, g)
-    order = torch.randperm(n_samples, generator=g)
+    return _shuffle_split(points, labels, test_fraction, features, g)
+
+
+def make_drawn(points, test_fraction, features, seed):
+    """make_toy's six tensors for points drawn by hand, [[x1, x2, label], ...], shuffled and split the same way."""
+    table = torch.tensor(points, dtype=torch.float64).reshape(-1, 3)
+    return _shuffle_split(table[:, :2], table[:, 2], test_fraction, features, torch.Generator().manual_seed(seed))
+
+
+def _shuffle_split(points, labels, test_fraction, features, g):
+    n = len(labels)
+    order = torch.randperm(n, generator=g)
     points, labels = points[order].float(), labels[order].float()
     x = feature_columns(points, features)
-    n_train = int(n_samples * (1 - test_fraction))
+    n_train = min(max(int(n * (1 - test_fraction)), 2), n - 1)  # training needs two points, testing one
     return x[:n_train], labels[:n_train], x[n_train:], labels[n_train:], points[:n_train], points[n_train:]
