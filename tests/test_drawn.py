@@ -1,9 +1,12 @@
 """Data drawn by hand (dataset "points"): the pen's board, the spec's checks, training and the task rule."""
+import random
+
 import pytest
 
 from playground import Experiment, ExperimentSpec, SpecError
 from playground.data import MAX_DRAWN_POINTS, drawn_task
 from playground.drawn import add_point, board_of, erase_near
+from playground.play_settings import PlaySettings
 
 
 def quadrants(n_side: int = 8) -> list[list[float]]:
@@ -89,3 +92,14 @@ def test_bad_drawn_points_name_the_point(points, message):
 def test_only_drawn_data_takes_points():
     with pytest.raises(SpecError, match=r'^data.points: only drawn data \(name "points"\) takes points'):
         ExperimentSpec.from_dict({"data": {"name": "circle", "points": [[0, 0, 0]]}})
+
+
+def test_a_full_board_of_random_values_fits_in_a_share_link():
+    from ui.share import MAX_LINK_CHARS, decode_spec, encode_spec
+
+    rng = random.Random(0)
+    board = tuple((round(rng.uniform(-6, 6), 2), round(rng.uniform(-6, 6), 2), round(rng.uniform(-1, 1), 3))
+                  for _ in range(MAX_DRAWN_POINTS))
+    spec = PlaySettings(dataset="points", points=board).to_spec(ExperimentSpec())
+    token = encode_spec(spec)
+    assert len(token) <= MAX_LINK_CHARS and decode_spec(token) == spec
