@@ -30,7 +30,7 @@ from .data import DATASETS, Dataset, load_dataset, tabular, toy
 from .data import base as data_base
 from .data import images
 from .layers import LAYERS
-from .model import describe_shape, plan
+from .model import check_weight_edits, describe_shape, plan
 from .spec import ExperimentSpec
 
 _HIDDEN = {"self", "params", "optimizer", "last_epoch"}  # constructor arguments the script passes itself
@@ -77,6 +77,7 @@ def _values(spec: ExperimentSpec, dataset: Dataset | None, num_threads: int | No
     objectives.check_loss(t.loss, data.task, data.name)  # what Experiment refuses is not exported either
     scheduler = objectives.make_scheduler(t, torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=t.lr))
     kind, planned = DATASETS[spec.data.name].kind, _planned(spec, data)
+    check_weight_edits(t.weight_edits, [m for _, _, built in planned for m in built if isinstance(m, nn.Linear)])
     return {
         "title": f"Train a {len(spec.model.layers)}-layer network on {spec.data.name} ({data.task}).",
         "needs": _requirements(spec.data.name),
@@ -85,6 +86,7 @@ def _values(spec: ExperimentSpec, dataset: Dataset | None, num_threads: int | No
         "seed": spec.seed, "weights_seed": spec.weights_seed, "epochs": t.epochs, "batch_size": t.batch_size,
         "num_threads": num_threads or t.num_threads, "reg_rate": t.reg_rate,
         "changes": json.dumps([c.to_dict() for c in t.changes]) if t.changes else None,
+        "weight_edits": json.dumps([e.to_dict() for e in t.weight_edits]) if t.weight_edits else None,
         "device": _device_code(t.device), "settings": _data_settings(spec),
         "data_kind": spec.data.name if spec.data.name == "digits" else kind,
         "torchvision_class": getattr(images.SOURCES.get(spec.data.name), "torchvision_class", None),

@@ -112,6 +112,10 @@ class Network(nn.Sequential):
                 watch[name] = x
         return x
 
+    def dense_layers(self) -> list[nn.Linear]:
+        """The Linear modules, input side first, the output layer last: what a weight edit's `layer` counts."""
+        return [m for m in self.modules() if isinstance(m, nn.Linear)]
+
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
@@ -134,6 +138,19 @@ class Network(nn.Sequential):
         out = torch.cat([self(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
         self.train(was_training)
         return out
+
+
+def check_weight_edits(edits, layers: list[nn.Linear], path: str = "train.weight_edits") -> None:
+    """Refuse (SpecError naming the entry) a weight edit outside the network's dense `layers`."""
+    for i, edit in enumerate(edits):
+        if edit.layer >= len(layers):
+            raise SpecError(f"{path}[{i}].layer", f"the network has {len(layers)} dense layers (0 to "
+                                                 f"{len(layers) - 1}), got {edit.layer}")
+        units, sources = layers[edit.layer].weight.shape
+        for name, n, what in (("unit", units, "units"), ("source", sources, "inputs")):
+            if getattr(edit, name) >= n:
+                raise SpecError(f"{path}[{i}].{name}", f"dense layer {edit.layer} has {n} {what} (0 to "
+                                                      f"{n - 1}), got {getattr(edit, name)}")
 
 
 def _build(steps: list[tuple[Block, LayerSpec, Shape]]) -> OrderedDict[str, nn.Module]:

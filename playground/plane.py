@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import nn
 
 from .data import DRAWN
 from .data.toy import PLANE_HALF_WIDTH, feature_columns, plane_points
+from .model import Network
 from .telemetry import capture_activations
 
 
@@ -66,9 +66,9 @@ def decision_grid(exp, resolution: int = 60, extent: float = PLANE_HALF_WIDTH) -
     return {"x1": axis, "x2": axis, "z": z.reshape(side).cpu().numpy()}
 
 
-def dense_weights(model: nn.Module) -> list[np.ndarray]:
-    """Weight matrices (out, in) of the Linear layers, input side first."""
-    return [m.weight.detach().cpu().numpy().copy() for m in model.modules() if isinstance(m, nn.Linear)]
+def dense_weights(model: Network) -> list[np.ndarray]:
+    """Weight matrices (out, in) of the Linear layers, input side first (`Network.dense_layers`)."""
+    return [m.weight.detach().cpu().numpy().copy() for m in model.dense_layers()]
 
 
 @torch.no_grad()
@@ -95,10 +95,10 @@ def neuron_maps(exp, resolution: int = 30, extent: float = PLANE_HALF_WIDTH) -> 
             "hidden": hidden, "output": output}
 
 
-def dense_biases(model: nn.Module) -> list[np.ndarray]:
+def dense_biases(model: Network) -> list[np.ndarray]:
     """Bias vectors (out,) of the Linear layers, input side first (zeros where a layer has none)."""
     return [(m.bias.detach().cpu().numpy().copy() if m.bias is not None else np.zeros(m.out_features, np.float32))
-            for m in model.modules() if isinstance(m, nn.Linear)]
+            for m in model.dense_layers()]
 
 
 def diagram_view(exp, resolution: int, extent: float) -> tuple[dict, list[np.ndarray], list[np.ndarray]]:

@@ -114,12 +114,13 @@ RANGES: dict[str, Range] = {
     "train.early_stopping_patience": _whole(1, 1_000_000),
     "train.telemetry_every": _whole(0, 1_000_000),
     "train.num_threads": _whole(1, 64),           # CPU threads torch trains with (results depend on it)
+    "weight": Range(-100.0, 100.0),               # a weight typed in by hand (train.weight_edits)
 }
 
 # Settings that may change while a run trains (an experiment's train.changes): what TF Playground and
 # ConvNetJS let a user turn mid-run. Anything else (architecture, features, data, activation) makes a new run.
 LIVE_SETTINGS: tuple[str, ...] = ("lr", "reg_rate", "batch_size", "momentum", "weight_decay")
-MAX_CHANGES = 10_000   # changes one run may record
+MAX_CHANGES = 10_000   # changes one run may record (and as many weight edits)
 
 # Settings that matter only with certain choices of another: setting -> (the other setting, the choices).
 # The widgets show a setting only then, validation refuses it being used otherwise, and make_optimizer passes

@@ -213,6 +213,12 @@ class Run:
         with self._lock:
             self.exp.change(**values)
 
+    def edit_weight(self, layer: int, unit: int, source: int, value: float) -> None:
+        """Set one weight between two steps, without stopping; recorded in the experiment
+        (Experiment.edit_weight). Raises SpecError."""
+        with self._lock:
+            self.exp.edit_weight(layer, unit, source, value)
+
     def steps_to_epoch_end(self) -> int:
         """Steps left in the current epoch (a whole epoch at an epoch's boundary)."""
         with self._lock:

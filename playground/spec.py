@@ -257,6 +257,30 @@ class Change:
 
 
 @dataclass(frozen=True)
+class WeightEdit:
+    """A weight typed in by hand while the run trained, set after `step` steps (before the next one): the
+    weight from input `source` to unit `unit` of dense layer `layer` (0 is the first Linear layer, the
+    output layer is the last). JSON: `{"step": 40, "layer": 0, "unit": 2, "source": 1, "value": 0.5}`."""
+    step: int
+    layer: int
+    unit: int
+    source: int
+    value: float
+
+    @classmethod
+    def from_dict(cls, d: Any, path: str) -> "WeightEdit":
+        _known_keys(path, d, cls)
+        for name in ("step", "layer", "unit", "source"):
+            if not _is_int(d.get(name)) or d[name] < 0:
+                _fail(f"{path}.{name}", f"must be a non-negative integer, got {quote(d.get(name))}")
+        _in_range(f"{path}.value", d.get("value"), "weight")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class TrainSpec:
     loss: str = "bce"                 # see registry.LOSSES
     optimizer: str = "sgd"            # see registry.OPTIMIZERS
@@ -277,11 +301,13 @@ class TrainSpec:
     num_threads: int = 1              # CPU threads torch trains with: the app, the CLI and the exported
                                       # script all use it, since results depend on it (summation order)
     changes: tuple[Change, ...] = ()  # settings changed while it trained, in step order (DESIGN.md)
+    weight_edits: tuple[WeightEdit, ...] = ()  # weights typed in while it trained, in step order
 
     def latest(self) -> "TrainSpec":
-        """The settings in force after every change, with no changes left: what a new run would start from."""
+        """The settings in force after every change, with no changes (nor weight edits) left: what a new run
+        would start from."""
         values = {k: v for change in self.changes for k, v in change.values}
-        return replace(self, changes=(), **values)
+        return replace(self, changes=(), weight_edits=(), **values)
 
     def validate(self, path: str = "train") -> None:
         _choice(f"{path}.loss", self.loss, registry.LOSSES)
@@ -298,15 +324,22 @@ class TrainSpec:
         if self.early_stopping_patience is not None:
             _in_range(f"{path}.early_stopping_patience", self.early_stopping_patience, "train.early_stopping_patience")
         _choice(f"{path}.device", self.device, registry.DEVICES)
-        if len(self.changes) > registry.MAX_CHANGES:
-            _fail(f"{path}.changes", f"has {len(self.changes):,} changes; at most {registry.MAX_CHANGES:,}")
+        for name in ("changes", "weight_edits"):
+            _check_in_step_order(f"{path}.{name}", getattr(self, name))
         for i, change in enumerate(self.changes):
-            if i and change.step < self.changes[i - 1].step:
-                _fail(f"{path}.changes[{i}].step", f"comes before the change above it ({change.step} < "
-                                                   f"{self.changes[i - 1].step}); list changes in step order")
             if dict(change.values).get("momentum") and not registry.applies("momentum", self):
                 _fail(f"{path}.changes[{i}].momentum", f"{self.optimizer} has no momentum; it is "
                                                        f"{_choices_of('momentum')}'s")
+
+
+def _check_in_step_order(path: str, entries: tuple) -> None:
+    """Changes or weight edits: at most registry.MAX_CHANGES of them, listed in step order."""
+    if len(entries) > registry.MAX_CHANGES:
+        _fail(path, f"has {len(entries):,} entries; at most {registry.MAX_CHANGES:,}")
+    for i, entry in enumerate(entries):
+        if i and entry.step < entries[i - 1].step:
+            _fail(f"{path}[{i}].step", f"comes before the entry above it ({entry.step} < {entries[i - 1].step}); "
+                                       "list them in step order")
 
 
 @dataclass(frozen=True)
@@ -347,12 +380,13 @@ class ExperimentSpec:
         model = ModelSpec.from_dict(d.get("model", {"layers": [l.to_dict() for l in ModelSpec().layers]}))
         train_d = d.get("train", {})
         _known_keys("train", train_d, TrainSpec)
-        if "changes" in train_d:
-            changes = train_d["changes"]
-            if not isinstance(changes, list):
-                _fail("train.changes", f"must be a list of changes, got {type(changes).__name__}")
-            train_d = {**train_d, "changes": tuple(Change.from_dict(c, f"train.changes[{i}]")
-                                                   for i, c in enumerate(changes))}
+        for name, cls_ in (("changes", Change), ("weight_edits", WeightEdit)):
+            if name in train_d:
+                entries = train_d[name]
+                if not isinstance(entries, list):
+                    _fail(f"train.{name}", f"must be a list, got {type(entries).__name__}")
+                train_d = {**train_d, name: tuple(cls_.from_dict(c, f"train.{name}[{i}]")
+                                                  for i, c in enumerate(entries))}
         train = TrainSpec(**train_d)
         train.validate()
         return cls(seed=seed, data=data, model=model, train=train, init_seed=init_seed)
@@ -387,7 +421,8 @@ class ExperimentSpec:
         data["features"] = list(self.data.features)
         if self.data.points is not None:
             data["points"] = [list(p) for p in self.data.points]
-        train = {**asdict(self.train), "changes": [c.to_dict() for c in self.train.changes]}
+        train = {**asdict(self.train), "changes": [c.to_dict() for c in self.train.changes],
+                 "weight_edits": [e.to_dict() for e in self.train.weight_edits]}
         return {"seed": self.seed, "init_seed": self.init_seed, "data": data, "model": self.model.to_dict(),
                 "train": train}
 

@@ -22,10 +22,10 @@ import pandas as pd
 import torch
 
 from .data import Dataset, load_dataset
-from .model import Network
+from .model import Network, check_weight_edits
 from .objectives import (check_loss, compute_loss, count_correct, init_weights, make_optimizer, make_scheduler,
                          penalised_weights, penalty, resolve_device)
-from .spec import Change, ExperimentSpec, SpecError
+from .spec import Change, ExperimentSpec, SpecError, WeightEdit
 from .telemetry import Telemetry
 
 METRIC_COLUMNS = ["epoch", "step", "train_loss", "test_loss", "train_accuracy", "test_accuracy", "lr", "seconds"]
@@ -65,6 +65,7 @@ class Experiment:
             self.model = Network(spec.model, data.input_shape, data.n_outputs,
                                  batch_size=min(train.batch_size, len(data.x_train)))
             init_weights(self.model, spec.model.init)  # on the CPU, as the exported script does
+            check_weight_edits(train.weight_edits, self.model.dense_layers())
             self.model.to(self.device)
             stochastic = any(isinstance(m, torch.nn.modules.dropout._DropoutNd) for m in self.model.modules())
             self._rng = _rng_module(self.device).get_rng_state() if stochastic else None
@@ -83,6 +84,7 @@ class Experiment:
         self._n = len(self.data.x_train)
         self._pos, self._epoch_stats = 0, None   # where this epoch's next batch starts (0: a new epoch)
         self._applied = 0                        # changes of spec.train.changes applied so far
+        self._edited = 0                         # and weight edits of spec.train.weight_edits
 
     @classmethod
     def from_dict(cls, d: dict) -> "Experiment":
@@ -121,7 +123,25 @@ class Experiment:
         self.spec = ExperimentSpec.from_dict(self.spec.replace(train=recorded).to_dict())
         self._apply_due_changes()
 
+    def edit_weight(self, layer: int, unit: int, source: int, value: float) -> None:
+        """Set one weight now, between two steps: from input `source` to unit `unit` of dense layer `layer`
+        (`Network.dense_layers`). Recorded in `spec.train.weight_edits`, so the experiment file and the exported
+        script replay it. Raises SpecError naming what is out of range."""
+        train = self.spec.train
+        entry = {"step": self.step_count, "layer": layer, "unit": unit, "source": source, "value": value}
+        edit = WeightEdit.from_dict(entry, f"train.weight_edits[{len(train.weight_edits)}]")
+        edits = train.weight_edits + (edit,)
+        check_weight_edits(edits, self.model.dense_layers())
+        self.spec = self.spec.replace(train=replace(train, weight_edits=edits))
+        self._apply_due_changes()
+
     def _apply_due_changes(self) -> None:
+        edits = self.spec.train.weight_edits
+        while self._edited < len(edits) and edits[self._edited].step <= self.step_count:
+            edit = edits[self._edited]
+            with torch.no_grad():
+                self.model.dense_layers()[edit.layer].weight[edit.unit, edit.source] = edit.value
+            self._edited += 1
         changes = self.spec.train.changes
         while self._applied < len(changes) and changes[self._applied].step <= self.step_count:
             for name, value in changes[self._applied].values:
@@ -146,7 +166,7 @@ class Experiment:
         """One optimisation step on the next batch; at an epoch's end, evaluate and add a history row."""
         if self.status == "diverged":
             raise TrainingDiverged(self.message)
-        if self._applied < len(self.spec.train.changes):
+        if self._applied < len(self.spec.train.changes) or self._edited < len(self.spec.train.weight_edits):
             self._apply_due_changes()
         if self._pos == 0:
             self._begin_epoch()

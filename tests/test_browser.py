@@ -222,3 +222,34 @@ def test_drawing_points_on_the_map_trains_on_them(server):
         page.locator(".st-key-pg_play button").click()
         page.wait_for_function(f"() => ({EPOCH_JS})() > 5", timeout=budget.ms())
         page.screenshot(path=str(SHOT.with_name("browser-drawn.png")))
+
+
+LINK_AT_JS = """(index) => {  // where the middle of link `index` of the network diagram is, in page pixels
+  const g = document.querySelector('.st-key-pg_diagram .pg-live-chart');
+  if (!g || !g._fullData) return null;
+  const box = g.getBoundingClientRect(), mids = g._fullData.find(t => t.name === 'weights');
+  const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis;
+  return [box.left + xa._offset + xa.l2p(mids.x[index]), box.top + ya._offset + ya.l2p(mids.y[index])];
+}"""
+
+
+def test_clicking_a_link_edits_its_weight(server):
+    """As in TF Playground: click the x1 → first unit link, type a weight, and the diagram shows it."""
+    budget = Budget(BUDGET_S)
+    with browser_page(budget) as page:
+        page.goto(server.url, timeout=budget.ms(45))
+        page.wait_for_function(DRAWN_JS, arg=list(PLAYGROUND_LIVE_CHARTS), timeout=budget.ms(45))
+        page.mouse.click(*page.wait_for_function(LINK_AT_JS, arg=0, timeout=budget.ms()).json_value())
+        editor = page.locator(".st-key-pg_link_editor")
+        editor.wait_for(timeout=budget.ms())
+        assert "x1 → layer 1 unit 1" in editor.inner_text()
+        box = editor.get_by_label("New weight")
+        box.fill("-4.5")
+        box.press("Enter")
+        page.get_by_role("button", name="Set", exact=True).click()
+        page.wait_for_function("() => document.querySelector('.st-key-pg_link_editor').innerText"
+                               ".includes('weight now -4.500')", timeout=budget.ms())
+        hover = "() => document.querySelector('.st-key-pg_diagram .pg-live-chart')._fullData" \
+                ".find(t => t.name === 'weights').hovertext[0]"
+        page.wait_for_function(f"() => ({hover})().includes('weight -4.500')", timeout=budget.ms())
+        page.screenshot(path=str(SHOT.with_name("browser-weight.png")))

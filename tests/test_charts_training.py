@@ -158,7 +158,7 @@ def test_network_diagram_links_by_sign_and_width_with_one_hover_per_weight():
     widths = {t.line.width for t in links}
     assert min(widths) < 2 and max(widths) > 9           # |w| 0 is thin, |w| 6 (clamped at 5) is widest
     (hover,) = [t for t in fig.data if t.name == "weights"]
-    assert len(hover.hovertext) == 9 and "x2 → layer 1 unit 2<br>weight 6.000" in hover.hovertext
+    assert len(hover.hovertext) == 9 and "x2 → layer 1 unit 2<br>weight 6.000 (click to edit)" in hover.hovertext
     titles = [a.text for a in fig.layout.annotations]
     assert titles[:3] == ["input<br>2 units", "hidden 1<br>3 units", "output<br>1 unit"] and "x1" in titles
 

@@ -474,6 +474,27 @@ def test_playground_draws_its_own_data_from_the_set_on_screen_and_trains_on_it(a
     wait_for(lambda: run.snapshot().epoch == 1)
 
 
+def test_playground_a_clicked_links_weight_is_shown_and_a_typed_one_set_exactly_and_recorded(app):
+    at = app("pages/play.py").run()
+    run = at.session_state["playground_run"]
+    weight = run.exp.model.dense_layers()[1].weight
+    at.session_state["pg_link"], at.session_state["pg_link_value"] = (1, 1, 3), 0.0   # what a click on it sets
+    at.run()
+    assert f"**layer 1 unit 4 → layer 2 unit 2** · weight now **{weight[1, 3].item():.3f}**" in [
+        m.value for m in at.markdown]
+    at.number_input(key="pg_link_value").set_value(-1.234567).run()
+    at.button(key="pg_link_set").click().run()
+    assert weight[1, 3].item() == torch.tensor(-1.234567).item()          # the model's parameter, exactly
+    assert at.session_state["playground_spec"].train.weight_edits[-1].to_dict() == {
+        "step": 0, "layer": 1, "unit": 1, "source": 3, "value": -1.234567}
+    at.button(key="pg_play").click().run()
+    wait_for(lambda: run.snapshot().epoch >= 2)
+    at.number_input(key="pg_link_value").set_value(250.0).run()
+    at.button(key="pg_link_set").click().run()
+    assert any("**New weight** must be a number from -100 to 100" in e.value for e in at.error)
+    assert at.session_state["playground_run"] is run and run.state == "running"   # it trained on, edit kept
+
+
 def test_a_link_to_drawn_data_opens_its_points_on_the_board():
     points = ((-3.0, 3.0, 0.5), (3.0, 3.0, -0.25), (3.0, -3.0, 1.0))
     spec = PlaySettings(dataset="points", points=points).to_spec(ExperimentSpec())

@@ -11,14 +11,15 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
 from playground import ExperimentSpec, Run, Snapshot, SpecError, registry
-from playground.charts import (dataset_thumbnails, decision_boundary_figure, loss_figure, network_diagram,
-                               thumbnail_at)
+from playground.charts import (dataset_thumbnails, decision_boundary_figure, link_at, link_name, loss_figure,
+                               network_diagram, thumbnail_at)
 from playground import drawn
 from playground.charts.theme import CLASS_COLOUR_NAMES
 from playground.data import (DATASETS, DRAWN, MAX_DRAWN_CLASSES, MAX_DRAWN_POINTS, MIN_DRAWN_POINTS, TOY_DATASETS,
@@ -38,6 +39,7 @@ LEARNING_RATES = (0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0,
 REG_RATES = (0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 NEW_LAYER_UNITS = 4
 GRID, NODE_GRID = 60, 20          # decision map and per-neuron map resolutions
+LINK_KEY = "pg_link"             # the diagram's link whose weight is being edited: (layer, unit, source)
 BOARD_KEY = f"{SLOT}:board"      # the drawn points (a link's load clears it, like the controls' keys)
 PENS = (*range(MAX_DRAWN_CLASSES), "value", "erase")
 FEATURE_LABELS = {"x1": "X₁", "x2": "X₂", "x1^2": "X₁²", "x2^2": "X₂²", "x1x2": "X₁X₂",
@@ -293,7 +295,50 @@ def draw_diagram(run: Run, snap: Snapshot) -> None:
     data = run.read(toy_points)
     maps, weights, biases = run.read(diagram_view, NODE_GRID, data.extent)
     live_chart(network_diagram(weights, maps, data.feature_names, data.output_range, height=430, biases=biases),
-               "pg_diagram", config={"displayModeBar": False}, preview_in="pg_boundary")  # hover a neuron: its map
+               "pg_diagram", config={"displayModeBar": False}, preview_in="pg_boundary",  # hover a neuron: its map
+               on_click=partial(_pick_link, weights))
+    weight_editor(weights, data.feature_names)
+
+
+def _pick_link(weights: list[np.ndarray], click: ChartClick) -> None:
+    """A click on a link of the diagram (as drawn: `weights`) opens its weight in the editor, as in TF Playground."""
+    link = link_at(weights, click.data_x, click.data_y) if click.data_x is not None else None
+    if link is not None:
+        layer, unit, source = link
+        st.session_state[LINK_KEY], st.session_state["pg_link_value"] = link, float(weights[layer][unit, source])
+        st.session_state.pop("pg_link_problem", None)
+
+
+def weight_editor(weights: list[np.ndarray], input_names: tuple[str, ...]) -> None:
+    """The clicked link's weight, live while it trains, and a box to type a new one that the run takes at its
+    next step (recorded in the run's experiment, so its file and exported script replay it)."""
+    link = st.session_state.get(LINK_KEY)
+    if link is None:
+        return
+    layer, unit, source = link
+    if layer >= len(weights) or unit >= weights[layer].shape[0] or source >= weights[layer].shape[1]:
+        return   # the network changed shape since
+    with st.container(horizontal=True, vertical_alignment="bottom", key="pg_link_editor"):
+        st.markdown(f"**{link_name(weights, input_names, *link)}** · weight now **{weights[layer][unit, source]:.3f}**")
+        st.number_input("New weight", key="pg_link_value", step=0.1, format="%.3f", width=150)
+        st.button("Set", key="pg_link_set", on_click=_set_weight, args=link, type="primary")
+        st.button("", icon=":material/close:", key="pg_link_close", on_click=st.session_state.pop, args=(LINK_KEY,),
+                  type="tertiary", help="close the weight editor")
+    if problem := st.session_state.get("pg_link_problem"):
+        st.error(problem)
+
+
+def _set_weight(layer: int, unit: int, source: int) -> None:
+    run = session.current_run(SLOT)
+    if run is None:
+        return
+    try:
+        run.edit_weight(layer, unit, source, st.session_state["pg_link_value"])
+    except SpecError as e:
+        st.session_state["pg_link_problem"] = f"**New weight** {e.reason}."
+        return
+    st.session_state.pop("pg_link_problem", None)
+    session.set_spec(run.spec, SLOT)   # the share link and the file carry the edit
 
 
 def draw_network_and_output(run: Run, snap: Snapshot, show_test: bool, discretize: bool,

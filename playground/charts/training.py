@@ -32,6 +32,7 @@ _MAP_STOPS = np.array([stop for stop, _ in theme.DIVERGING])                    
 _MAP_COLOURS = np.array([rgb(colour) for _, colour in theme.DIVERGING], dtype=np.float64)
 NODE_HALF_WIDTH, NODE_HALF_HEIGHT = 0.2, 0.38  # a node's map, in the diagram's data units (layers 1 apart)
 CLASS_MAP_STRENGTH = 0.6                        # a sure multi-class cell: 60 % its class's colour, 40 % white
+LINK_REACH = 0.08                               # a click this near a link (diagram units) picks it
 BIAS_OFFSET = 0.07                              # a unit's bias square, left of and up from its map's corner
 
 
@@ -228,7 +229,7 @@ def _link_traces(nodes, weights: Sequence[np.ndarray], names) -> list[dict]:
                 bucket = _width_class(v)
                 groups.setdefault((bucket >= 0 and v >= 0, bucket), []).append((x0, y0, x1, y1))
                 mids.append(((x0 + x1) / 2, (y0 + y1) / 2))
-                hover.append(f"{names[layer][j]} → {names[layer + 1][i]}<br>weight {v:.3f}")
+                hover.append(f"{_link_label(names, layer, i, j)}<br>weight {v:.3f} (click to edit)")
     traces = []
     for (positive, bucket), segments in sorted(groups.items()):
         ends = np.array(segments, dtype=np.float32)  # (links, 4): x0 y0 x1 y1
@@ -310,6 +311,38 @@ def network_diagram(weights: Sequence[np.ndarray], maps: Mapping | None = None,
         height=height, margin=dict(l=60, r=10, t=10, b=10), showlegend=False,
         xaxis=dict(range=x_range, visible=False), yaxis=dict(range=y_range, visible=False),
         annotations=titles + labels, **layout))
+
+
+def link_at(weights: Sequence[np.ndarray], x: float, y: float) -> tuple[int, int, int] | None:
+    """The link of `network_diagram(weights, ...)` nearest the diagram point (x, y), as (layer, unit, source):
+    `weights[layer][unit, source]`; None on a node's map or farther than LINK_REACH from every link."""
+    sizes = [weights[0].shape[1], *(w.shape[0] for w in weights)]
+    nodes = _layout_nodes(sizes)
+    if any(abs(x - nx) <= NODE_HALF_WIDTH and abs(y - ny) <= NODE_HALF_HEIGHT for layer in nodes for nx, ny in layer):
+        return None
+    best, nearest = LINK_REACH, None
+    for layer in range(len(weights)):
+        if not layer <= x <= layer + 1:
+            continue
+        for unit, (x1, y1) in enumerate(nodes[layer + 1]):
+            for source, (x0, y0) in enumerate(nodes[layer]):
+                t = ((x - x0) * (x1 - x0) + (y - y0) * (y1 - y0)) / ((x1 - x0) ** 2 + (y1 - y0) ** 2)
+                t = min(max(t, 0.0), 1.0)
+                distance = math.hypot(x - x0 - t * (x1 - x0), y - y0 - t * (y1 - y0))
+                if distance < best:
+                    best, nearest = distance, (layer, unit, source)
+    return nearest
+
+
+def link_name(weights: Sequence[np.ndarray], input_names: Sequence[str] | None, layer: int, unit: int,
+              source: int) -> str:
+    """"x1 → layer 1 unit 3": a link of the diagram, named as its hover text names it."""
+    return _link_label(_node_names([weights[0].shape[1], *(w.shape[0] for w in weights)], input_names),
+                       layer, unit, source)
+
+
+def _link_label(names: list[list[str]], layer: int, unit: int, source: int) -> str:
+    return f"{names[layer][source]} → {names[layer + 1][unit]}"
 
 
 def _bias_trace(nodes, names, biases: Sequence[np.ndarray]) -> dict:

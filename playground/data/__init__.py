@@ -83,5 +83,5 @@ def load_dataset(spec, seed: int = 0) -> Dataset:
 
 
 __all__ = ["DATASETS", "DatasetInfo", "DataError", "Dataset", "TASKS", "TOY_FEATURES", "TOY_DATASETS",
-           "IMAGE_DATASETS",
-           "DRAWN", "MIN_DRAWN_POINTS", "MAX_DRAWN_POINTS", "MAX_DRAWN_CLASSES", "drawn_task", "task_of", "load_dataset"]
+           "IMAGE_DATASETS", "DRAWN", "MIN_DRAWN_POINTS", "MAX_DRAWN_POINTS", "MAX_DRAWN_CLASSES", "drawn_task",
+           "task_of", "load_dataset"]
