@@ -82,7 +82,8 @@ class Experiment:
         self._best_test, self._stale_epochs = math.inf, 0
         self.batch_size, self.reg_rate = train.batch_size, train.reg_rate  # live: changes may set them
         self._n = len(self.data.x_train)
-        self._pos, self._epoch_stats = 0, None   # where this epoch's next batch starts (0: a new epoch)
+        self._pos, self._epoch_stats = 0, None   # where this epoch's next batch starts
+        self._xs = self._ys = None               # this epoch's shuffled training set (None: the epoch has not begun)
         self._applied = 0                        # changes of spec.train.changes applied so far
         self._edited = 0                         # and weight edits of spec.train.weight_edits
 
@@ -168,20 +169,16 @@ class Experiment:
             raise TrainingDiverged(self.message)
         if self._applied < len(self.spec.train.changes) or self._edited < len(self.spec.train.weight_edits):
             self._apply_due_changes()
-        if self._pos == 0:
-            self._begin_epoch()
         started = time.perf_counter()
-        train, task = self.spec.train, self.data.task
-        start, end = self._pos, self._pos + self.batch_size
-        xb, yb = self._xs[start:end], self._ys[start:end]
+        task = self.data.task
+        xb, yb = self.next_batch()
+        end = self._pos + self.batch_size
         n_batch = yb.shape[0]  # not len(yb): Tensor.__len__ is a slow Python call on this hot path
         sampled = self.telemetry.wants(self.step_count)
         if sampled:
             self.telemetry.start(self.step_count, self.epoch)
         out = self._forward(xb)
-        loss = compute_loss(train.loss, task, out, yb)
-        extra = penalty(train.regularization, self.reg_rate, self._penalised)
-        objective = loss + extra if torch.is_tensor(extra) else loss  # no penalty: no extra autograd node
+        loss, objective = self.objective(out, yb)
         self.optimizer.zero_grad(set_to_none=True)
         objective.backward()
         if sampled:
@@ -211,6 +208,18 @@ class Experiment:
         self.seconds += time.perf_counter() - started
         return StepMetrics(self.step_count, self.epoch, value, lr, epoch_end)
 
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch (inputs, targets) the next step trains on; at an epoch's start this shuffles it first."""
+        if self._xs is None:
+            self._begin_epoch()
+        return self._xs[self._pos:self._pos + self.batch_size], self._ys[self._pos:self._pos + self.batch_size]
+
+    def objective(self, out: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(data loss, what the step minimises: the loss plus the L1/L2 penalty) for a batch's outputs."""
+        loss = compute_loss(self.spec.train.loss, self.data.task, out, yb)
+        extra = penalty(self.spec.train.regularization, self.reg_rate, self._penalised)
+        return loss, (loss + extra if torch.is_tensor(extra) else loss)  # no penalty: no extra autograd node
+
     def _forward(self, xb: torch.Tensor) -> torch.Tensor:
         """The training forward pass. With dropout, masks come from this run's own RNG stream (continuing
         from right after init, as in a plain script), so runs side by side stay reproducible from the seed."""
@@ -235,8 +244,8 @@ class Experiment:
         return loss, count_correct(self.data.task, out, y).item() / len(y)
 
     def _end_epoch(self, lr: float) -> None:
-        stats, train = self._epoch_stats, self.spec.train
-        self._pos = 0
+        stats, train, ys = self._epoch_stats, self.spec.train, self._ys
+        self._pos, self._xs, self._ys = 0, None, None
         self.epoch += 1
         test_loss, test_acc = self.evaluate("test")
         if not math.isfinite(test_loss):
@@ -244,7 +253,7 @@ class Experiment:
             self.message = (f"the test loss became {test_loss} after epoch {self.epoch}; training stopped. "
                             f"Lower the learning rate (now {lr:g}) or add regularization")
         train_acc = None if self.data.task == "regression" else count_correct(
-            self.data.task, torch.cat(stats["outputs"]), self._ys[:stats["seen"]]).item() / stats["seen"]
+            self.data.task, torch.cat(stats["outputs"]), ys[:stats["seen"]]).item() / stats["seen"]
         self.history.append({"epoch": self.epoch, "step": self.step_count, "train_loss": stats["loss"] / stats["seen"],
                              "test_loss": test_loss, "train_accuracy": train_acc, "test_accuracy": test_acc,
                              "lr": lr, "seconds": self.seconds})

@@ -253,3 +253,22 @@ def test_clicking_a_link_edits_its_weight(server):
                 ".find(t => t.name === 'weights').hovertext[0]"
         page.wait_for_function(f"() => ({hover})().includes('weight -4.500')", timeout=budget.ms())
         page.screenshot(path=str(SHOT.with_name("browser-weight.png")))
+
+
+def test_step_by_step_walks_through_one_training_step(server):
+    """Step inside one step: the forward pass writes each unit's value on the diagram, the gradients redraw the
+    links, and the update takes the step."""
+    budget = Budget(BUDGET_S)
+    with browser_page(budget) as page:
+        page.goto(server.url, timeout=budget.ms(45))
+        page.wait_for_function(DRAWN_JS, arg=list(PLAYGROUND_LIVE_CHARTS), timeout=budget.ms(45))
+        page.get_by_text("Step by step").click()
+        for phase in ("1 · Forward pass", "2 · Loss", "3 · Gradients", "4 · Update"):
+            page.locator(".st-key-pg_anatomy_next button").click()
+            page.get_by_text(phase).wait_for(timeout=budget.ms())
+            if phase.startswith("1"):
+                values = ("() => document.querySelector('.st-key-pg_diagram .pg-live-chart')._fullLayout"
+                          ".annotations.filter(a => /^-?[0-9.e-]+$/.test(a.text)).length")
+                page.wait_for_function(f"() => ({values})() === 2 + 4 + 2 + 1", timeout=budget.ms())  # every unit
+        page.get_by_text("Paused at epoch 0, step 1.").wait_for(timeout=budget.ms())
+        page.screenshot(path=str(SHOT.with_name("browser-step-by-step.png")))

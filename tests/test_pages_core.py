@@ -495,6 +495,25 @@ def test_playground_a_clicked_links_weight_is_shown_and_a_typed_one_set_exactly_
     assert at.session_state["playground_run"] is run and run.state == "running"   # it trained on, edit kept
 
 
+def test_playground_step_by_step_shows_each_phase_of_one_step_then_takes_it(app):
+    at = app("pages/play.py").run()
+    run = at.session_state["playground_run"]
+    at.toggle(key="pg_anatomy").set_value(True).run()
+    shown = []
+    for _ in range(4):
+        at.button(key="pg_anatomy_next").click().run()
+        assert not at.exception
+        shown.append(next(m.value for m in at.markdown if re.match(r"\*\*\d · ", m.value)))
+        diagram = chart(at, "pg_diagram")
+        assert run.snapshot().step == (1 if len(shown) == 4 else 0)      # the step is taken at the update only
+    assert [text.split("**")[1] for text in shown] == ["1 · Forward pass", "2 · Loss", "3 · Gradients", "4 · Update"]
+    assert "output **" in shown[0] and "bce of the 10 outputs" in shown[1]
+    assert trace(diagram, "weights")["hovertext"][0].split("<br>")[1].startswith("change ")   # links by change
+    assert epoch_shown(at) == 0 and "Paused at epoch 0, step 1." in [c.value for c in at.caption]
+    at.button(key="pg_anatomy_next").click().run()                      # and on to the next step's forward pass
+    assert "of step 2" in next(m.value for m in at.markdown if m.value.startswith("**1 · Forward pass"))
+
+
 def test_a_link_to_drawn_data_opens_its_points_on_the_board():
     points = ((-3.0, 3.0, 0.5), (3.0, 3.0, -0.25), (3.0, -3.0, 1.0))
     spec = PlaySettings(dataset="points", points=points).to_spec(ExperimentSpec())

@@ -29,7 +29,7 @@ from playground.plane import decision_grid, diagram_view, toy_points
 from playground.play_settings import MAX_HIDDEN_LAYERS, MAX_UNITS, PlaySettings
 from playground.registry import RANGES
 
-from . import session
+from . import anatomy, session
 from .controls import INIT_FIELD, Field, field_input
 from .live import status_message
 from .live_chart import ChartClick, live_chart
@@ -39,6 +39,7 @@ LEARNING_RATES = (0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0,
 REG_RATES = (0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 NEW_LAYER_UNITS = 4
 GRID, NODE_GRID = 60, 20          # decision map and per-neuron map resolutions
+DIAGRAM_HEIGHT = 430
 LINK_KEY = "pg_link"             # the diagram's link whose weight is being edited: (layer, unit, source)
 BOARD_KEY = f"{SLOT}:board"      # the drawn points (a link's load clears it, like the controls' keys)
 PENS = (*range(MAX_DRAWN_CLASSES), "value", "erase")
@@ -247,6 +248,7 @@ def run_buttons(snap: Snapshot) -> None:
                   help="new random weights, epoch 0; the old run is kept for Compare")
         st.button("Restart", icon=":material/replay:", key="pg_restart", on_click=_restart,
                   help=f"the same starting weights again (weights seed {snap.spec.weights_seed}), epoch 0")
+        anatomy.mode_toggle(SLOT)
 
 
 def _play_pause() -> None:
@@ -294,9 +296,14 @@ def draw_diagram(run: Run, snap: Snapshot) -> None:
     """The network diagram: links by weight, and what each input, neuron and the output computes."""
     data = run.read(toy_points)
     maps, weights, biases = run.read(diagram_view, NODE_GRID, data.extent)
-    live_chart(network_diagram(weights, maps, data.feature_names, data.output_range, height=430, biases=biases),
-               "pg_diagram", config={"displayModeBar": False}, preview_in="pg_boundary",  # hover a neuron: its map
+    stepping = anatomy.active(snap)
+    view = anatomy.current_view(run) if stepping else None
+    figure = (anatomy.figure(view, data, maps, DIAGRAM_HEIGHT) if view is not None else
+              network_diagram(weights, maps, data.feature_names, data.output_range, DIAGRAM_HEIGHT, biases))
+    live_chart(figure, "pg_diagram", config={"displayModeBar": False}, preview_in="pg_boundary",  # hover: its map
                on_click=partial(_pick_link, weights))
+    if stepping:
+        anatomy.controls(view, run, data, SLOT)
     weight_editor(weights, data.feature_names)
 
 

@@ -214,8 +214,9 @@ def _width_class(v: float) -> int:
     return min(int(abs(v) / LINK_WIDTH_DOMAIN * LINK_BUCKETS), LINK_BUCKETS - 1)
 
 
-def _link_traces(nodes, weights: Sequence[np.ndarray], names) -> list[dict]:
-    """Links coloured by the weight's sign and as wide as |weight| (clamped), grouped into a few traces.
+def _link_traces(nodes, weights: Sequence[np.ndarray], names, label: str = "weight", scale: float = 1.0) -> list[dict]:
+    """Links coloured by the weight's sign and as wide as |weight| (clamped), grouped into a few traces; or
+    by another value per link (`label`: a gradient, an update), as wide as |value| * `scale`.
 
     Each group is one line trace whose segments are separated by NaN (a gap to plotly.js), as float32
     arrays: they travel as compact typed arrays, where lists went through plotly's encoder item by item.
@@ -226,10 +227,11 @@ def _link_traces(nodes, weights: Sequence[np.ndarray], names) -> list[dict]:
         for i in range(w.shape[0]):
             for j in range(w.shape[1]):
                 (x0, y0), (x1, y1), v = nodes[layer][j], nodes[layer + 1][i], float(w[i, j])
-                bucket = _width_class(v)
+                bucket = _width_class(v * scale)
                 groups.setdefault((bucket >= 0 and v >= 0, bucket), []).append((x0, y0, x1, y1))
                 mids.append(((x0 + x1) / 2, (y0 + y1) / 2))
-                hover.append(f"{_link_label(names, layer, i, j)}<br>weight {v:.3f} (click to edit)")
+                hover.append(f"{_link_label(names, layer, i, j)}<br>{label} {v:.4g}" if label != "weight" else
+                             f"{_link_label(names, layer, i, j)}<br>weight {v:.3f} (click to edit)")
     traces = []
     for (positive, bucket), segments in sorted(groups.items()):
         ends = np.array(segments, dtype=np.float32)  # (links, 4): x0 y0 x1 y1
@@ -279,19 +281,29 @@ def _node_map_ranges(maps: Mapping, output_range: tuple[float, float]) -> list[l
 
 def network_diagram(weights: Sequence[np.ndarray], maps: Mapping | None = None,
                     input_names: Sequence[str] | None = None, output_range: tuple[float, float] = (0.0, 1.0),
-                    height: int = 420, biases: Sequence[np.ndarray] | None = None) -> go.Figure:
+                    height: int = 420, biases: Sequence[np.ndarray] | None = None,
+                    links: tuple[str, Sequence[np.ndarray]] | None = None,
+                    node_values: Sequence[np.ndarray] | None = None) -> go.Figure:
     """The network as TF Playground draws it: nodes per layer, links by weight sign and size.
 
     `weights` are the Linear matrices (out, in), input side first (`plane.dense_weights`). With `maps`
     (`plane.neuron_maps`), each node shows what it computes over the input plane as a small image. With
     `biases` (`plane.dense_biases`), each unit's bias is a small square at its lower left, coloured and
     sized as a link is, its value on hover (TF Playground users looked for it for hours: its issue #90).
+    With `links` (a name and a matrix per layer shaped as `weights`: gradients, updates), the links show those
+    values instead, as wide as they are relative to the largest. With `node_values` (one vector per layer,
+    inputs first), each node's value is written under it.
     """
     sizes = [weights[0].shape[1], *(w.shape[0] for w in weights)]
     nodes, names = _layout_nodes(sizes), _node_names(sizes, input_names)
     tallest = max(sizes)
     x_range, y_range = (-0.5, len(sizes) - 0.5), (-tallest / 2 - 0.1, tallest / 2 + 0.6)  # room for titles
-    traces, layout = _link_traces(nodes, weights, names), {}
+    if links is None:
+        traces = _link_traces(nodes, weights, names)
+    else:
+        largest = max((float(np.nanmax(np.abs(m))) for m in links[1] if np.size(m)), default=0.0)
+        traces = _link_traces(nodes, links[1], names, links[0], LINK_WIDTH_DOMAIN / largest if largest else 1.0)
+    layout = {}
     if biases is not None:
         traces.append(_bias_trace(nodes[1:], names[1:], biases))
     if maps is None:
@@ -307,6 +319,10 @@ def network_diagram(weights: Sequence[np.ndarray], maps: Mapping | None = None,
               for layer, n in enumerate(sizes)]
     labels = [dict(x=x - 0.28, y=y, text=name, showarrow=False, xanchor="right", font=dict(size=11))
               for (x, y), name in zip(nodes[0], names[0])]
+    if node_values is not None:
+        labels += [dict(x=x, y=y - NODE_HALF_HEIGHT, text=f"{float(v):.3g}", showarrow=False, yanchor="top",
+                        font=dict(size=10), bgcolor="rgba(255,255,255,0.8)")
+                   for layer, values in zip(nodes, node_values) for (x, y), v in zip(layer, values)]
     return theme.figure(traces, dict(
         height=height, margin=dict(l=60, r=10, t=10, b=10), showlegend=False,
         xaxis=dict(range=x_range, visible=False), yaxis=dict(range=y_range, visible=False),
