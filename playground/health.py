@@ -57,7 +57,8 @@ def health_flags(telemetry: pd.DataFrame, losses: Sequence[float] = (), state: s
     recent, first = _medians(telemetry, steps[-RECENT_SAMPLES:]), _medians(telemetry, steps[:RECENT_SAMPLES])
     flags = _divergence(losses, state, message) + _exploding(recent, first, len(steps))
     if not flags:  # after a divergence or explosion the activations say nothing more about the cause
-        flags += _vanishing(recent) + _dead(recent) + _saturated(recent) + _lr_too_low(recent, change)
+        flags += (_frozen(recent) + _vanishing(recent) + _dead(recent) + _saturated(recent)
+                  + _lr_too_low(recent, change))
     flags += _lr_too_high(recent, change)
     return sorted(flags, key=lambda f: f.severity != "error")
 
@@ -108,6 +109,20 @@ def _exploding(recent: pd.DataFrame, first: pd.DataFrame, n_samples: int) -> lis
                        "Lower the learning rate, normalise the inputs (and regression targets), or add batchnorm.")]
 
 
+def _frozen(recent: pd.DataFrame) -> list[HealthFlag]:
+    """Layers whose weights get no gradient at all; where a layer is dead, that is the cause (the dead-ReLU flag's)."""
+    grad, dead = _column(recent, "grad_norm"), _column(recent, "dead_fraction")
+    frozen = [layer for layer, g in grad.items() if g == 0]
+    if not frozen or (dead >= 1.0).any():
+        return []
+    return [HealthFlag("error", "Weights that never change",
+                       f"the gradient of {', '.join(frozen)} is exactly zero in the recent samples: "
+                       f"{'those weights' if len(frozen) > 1 else 'its weights'} stay where they started",
+                       "Weights that start at zeros (Initialization: zeros) or all equal make every unit of a layer "
+                       "compute the same thing and get the same gradient, here none: nothing breaks the symmetry. "
+                       "Pick the default, Xavier or He initialization, then Reset.")]
+
+
 def _vanishing(recent: pd.DataFrame) -> list[HealthFlag]:
     grad = _column(recent, "grad_norm")
     if len(grad) < 2 or grad.iloc[-1] <= 0:
@@ -135,7 +150,8 @@ def _dead(recent: pd.DataFrame) -> list[HealthFlag]:
     detail = "; ".join(f"{layer}: {v:.0%} of units output 0 for every sample" for layer, v in dead.items())
     return [HealthFlag(severity, "Dead ReLUs", detail,
                        "Lower the learning rate, use leaky_relu, elu or gelu, or add batchnorm; "
-                       "a dead ReLU gets no gradient and does not recover.")]
+                       "a dead ReLU gets no gradient and does not recover. Weights that start at zeros "
+                       "(Initialization: zeros) leave every ReLU at 0 from the start: pick another initialization.")]
 
 
 def _saturated(recent: pd.DataFrame) -> list[HealthFlag]:

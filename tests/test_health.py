@@ -146,9 +146,17 @@ TANH = [{"type": "dense", "units": 8, "activation": "tanh"}] * 2
       "train": {"loss": "mse", "lr": 1.5, "batch_size": 50, "telemetry_every": 1}}, 5, None, "Exploding gradients"),
     ({"data": {"name": "linear"}, "model": {"layers": TANH},
       "train": {"loss": "mse", "lr": 0.5, "momentum": 0.9}}, 5, None, "Training diverged"),
+    ({"data": {"name": "circle"}, "model": {"layers": TANH, "init": "zeros"}}, 5, None, "Weights that never change"),
 ])
 def test_real_runs_provoke_their_flag(d, epochs, before, title):
     assert title in titles(flags_of(train(d, epochs, before)))
+
+
+def test_zero_weights_name_every_layer_the_symmetry_freezes_and_dead_relus_say_why():
+    tanh = flags_of(train({"data": {"name": "circle"}, "model": {"layers": TANH, "init": "zeros"}}, 5))
+    assert titles(tanh) == ["Weights that never change"] and "dense_0, dense_1, output" in tanh[0].detail
+    relu = flags_of(train({"data": {"name": "circle"}, "model": {"layers": RELU, "init": "zeros"}}, 5))
+    assert titles(relu) == ["Dead ReLUs"] and "Initialization: zeros" in relu[0].fix
 
 
 def test_snapshot_flags_reads_a_runs_snapshot():
