@@ -60,9 +60,9 @@ def draw(run: Run, snap: Snapshot) -> None:
     left, right = st.columns(2)
     with left:
         live_chart(loss_figure(snap.history, snap.step_losses, snap.loss_stride, snap.steps_per_epoch,
-                               changes=snap.changes), "train_loss_chart")
+                               changes=snap.changes), "train_loss_chart", revision=id(run))
     with right:
-        live_chart(accuracy_figure(snap.history), "train_accuracy_chart")
+        live_chart(accuracy_figure(snap.history), "train_accuracy_chart", revision=id(run))
 
 
 st.title("Train")

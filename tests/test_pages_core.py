@@ -126,8 +126,10 @@ def test_playground_step_trains_one_epoch_and_reset_archives_and_stops_the_threa
     old = at.session_state["playground_run"]
     old.start()
     wait_for(lambda: old.snapshot().epoch >= 2)
+    revision = chart(at, "pg_loss")["layout"]["uirevision"]
     at.button(key="pg_reset").click().run()
     assert not old.thread_alive and old.state == "stopped"
+    assert chart(at, "pg_loss")["layout"]["uirevision"] != revision   # not drawn in the old run's axes
     new = at.session_state["playground_run"]
     assert new is not old and new.state == "ready" and epoch_shown(at) == 0
     assert new.exp.spec.replace(init_seed=None) == old.exp.spec  # same settings, fresh run, new weights:

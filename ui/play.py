@@ -375,7 +375,7 @@ def draw_output(run: Run, snap: Snapshot, show_test: bool, discretize: bool, boa
     test = (data.test, data.test_labels) if show_test else (None, None)
     live_chart(decision_boundary_figure(grid, data.train, data.train_labels, data.task, *test, discretize=discretize,
                                         height=360),
-               "pg_boundary", config={"displayModeBar": False}, on_click=_draw_at)
+               "pg_boundary", config={"displayModeBar": False}, on_click=_draw_at, revision=id(run))
     live_chart(loss_figure(snap.history, snap.step_losses, snap.loss_stride, snap.steps_per_epoch, height=200,
-                           changes=snap.changes), "pg_loss", config={"displayModeBar": False})
+                           changes=snap.changes), "pg_loss", config={"displayModeBar": False}, revision=id(run))
     status_message(snap)
