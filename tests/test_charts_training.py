@@ -12,7 +12,7 @@ from PIL import Image
 from playground import Experiment
 from playground.charts import (accuracy_figure, dataset_thumbnails, decision_boundary_figure, loss_figure,
                                network_diagram, theme, thumbnail_at)
-from playground.charts.training import NAN_GREY, rgb
+from playground.charts.training import NAN_GREY, class_map_png, rgb
 from playground.data.toy import plane_points
 from playground.plane import decision_grid, dense_weights, neuron_maps
 from playground.train import METRIC_COLUMNS
@@ -193,6 +193,17 @@ def test_network_diagram_with_maps_draws_an_image_per_node_over_it():
     assert images[-1].x == pytest.approx(2 - 0.2) and images[-1].xref == "x"  # placed over the output node
     (units,) = [t for t in fig.data if t.name == "units"]
     assert len(units.x) == 6 and "range 0 to 1" in units.hovertext[-1]
+
+
+def test_a_softmax_output_draws_each_class_probability_in_its_class_colour():
+    weights = [np.ones((3, 2)), np.ones((3, 3))]                  # three classes
+    maps = {"inputs": [np.zeros((4, 4))] * 2, "hidden": [np.zeros((3, 4, 4))],
+            "output": np.stack([np.ones((4, 4)), np.ones((4, 4)), np.zeros((4, 4))])}
+    pixels = [png_pixels(i.source) for i in network_diagram(weights, maps).layout.images[-3:]]
+    strongest = [tuple(p[0, 0]) for p in pixels[:2]]
+    assert strongest[0] != strongest[1]                           # classes 0 and 1, both sure: two colours
+    assert strongest[0] == tuple(png_pixels(class_map_png(np.zeros((1, 1)), np.ones((1, 1))))[0, 0])
+    assert (pixels[2] == 255).all()                               # class 2 nowhere: white
 
 
 def test_network_diagram_shows_every_units_bias_the_outputs_too():

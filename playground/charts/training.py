@@ -384,9 +384,12 @@ def _node_map_figure_parts(nodes, names, ranged_maps) -> tuple[list[dict], dict]
     heatmap on its own axes cost the browser a subplot to lay out again on every live update), and one
     invisible marker per node for its name on hover: (traces, layout)."""
     images, xs, ys, hover = [], [], [], []
-    for layer_nodes, layer_names, layer_maps in zip(nodes, names, ranged_maps):
-        for (x, y), name, (m, zmin, zmax) in zip(layer_nodes, layer_names, layer_maps):
-            images.append(dict(source=map_png(m, zmin, zmax), xref="x", yref="y", x=x - NODE_HALF_WIDTH,
+    per_class = len(ranged_maps[-1]) > 1   # a softmax's outputs: each class's probability in its own colour
+    for depth, (layer_nodes, layer_names, layer_maps) in enumerate(zip(nodes, names, ranged_maps)):
+        for k, ((x, y), name, (m, zmin, zmax)) in enumerate(zip(layer_nodes, layer_names, layer_maps)):
+            source = (class_map_png(np.full(np.shape(m), k), m) if per_class and depth == len(nodes) - 1
+                      else map_png(m, zmin, zmax))
+            images.append(dict(source=source, xref="x", yref="y", x=x - NODE_HALF_WIDTH,
                                y=y + NODE_HALF_HEIGHT, sizex=2 * NODE_HALF_WIDTH, sizey=2 * NODE_HALF_HEIGHT,
                                xanchor="left", yanchor="top", sizing="stretch", layer="above"))
             xs.append(x)
