@@ -13,6 +13,9 @@ from .registry import DEFAULT_LOSS
 from .spec import ExperimentSpec, LayerSpec, ModelSpec
 
 MAX_HIDDEN_LAYERS, MAX_UNITS = 6, 8   # TF Playground's limits
+# The Playground's controls that have no spec path of their own (a lesson hides or locks them by these names;
+# the others go by their spec paths: data.name, train.lr, model.layers, ...)
+PLAYGROUND_CONTROLS = ("activation", "data.train_percent", "data.noise_percent")
 PLAYGROUND_EPOCHS = 10_000            # TF Playground's Play never ends; ours stops here
 
 
