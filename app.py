@@ -3,6 +3,7 @@ import streamlit as st
 
 from playground.run import hold_training
 from ui import build, play
+from ui.lesson import apply_lesson_link
 from ui.live import freeze_loaded_objects
 from ui.share import shared_experiment
 
@@ -17,12 +18,15 @@ pages = [
     st.Page("pages/train.py", title="Train", icon=":material/monitoring:"),
     st.Page("pages/inspect.py", title="Inspect", icon=":material/biotech:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("pages/lessons.py", title="Lessons", icon=":material/school:"),
+    st.Page("pages/classroom.py", title="Classroom", icon=":material/groups:"),
 ]
 # the experiment each page edits (declared by its module); the share link and the sidebar's Share expander follow it
 PAGE_SLOTS = {"playground": play.SLOT, "build": build.SLOT, "train": build.SLOT}
 
 page = st.navigation(pages)
 slot = PAGE_SLOTS.get(page.url_path or "playground")
+apply_lesson_link()  # before the share link: a reloaded lesson page keeps the student's newest settings
 with hold_training(), shared_experiment(slot):  # training threads wait for the page run (playground/run.py)
     page.run()
 freeze_loaded_objects()  # once per server, after the first page run has imported what pages use (plotly, ...)

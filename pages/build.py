@@ -3,7 +3,7 @@ import streamlit as st
 
 from playground import DataSpec, ExperimentSpec, SpecError
 from playground.spec import ModelSpec
-from ui import build, session
+from ui import build, lesson, session
 
 
 def data_info(data: DataSpec) -> dict | None:
@@ -48,6 +48,7 @@ def show_model(spec: ExperimentSpec, data: DataSpec, layers: list[dict], init: s
 
 
 st.title("Build")
+lesson.panel(session.MAIN)
 spec = session.get_spec()
 st.subheader("Data")
 data = build.data_controls(spec.data)

@@ -5,6 +5,7 @@ import streamlit as st
 
 from playground.data import DRAWN
 from playground.play_settings import PlaySettings
+from ui import lesson
 from ui import play as pg
 from ui import session
 from ui.live import live_view
@@ -15,6 +16,7 @@ with st.sidebar:
     st.subheader("Data")
     settings = pg.data_controls(settings)
 
+lesson.panel(session.PLAYGROUND)
 bar = st.columns([5.1, 1.2, 1.4, 1.2, 1.55, 1.5], vertical_alignment="bottom")
 settings = pg.hyper_controls(settings, bar[2:6])
 task = settings.task

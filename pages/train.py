@@ -4,7 +4,7 @@ import streamlit as st
 
 from playground import Run, Snapshot
 from playground.charts import accuracy_figure, loss_figure
-from ui import session
+from ui import classroom, lesson, session
 from ui.build import SLOT  # Train trains the experiment Build edits
 from ui.controls import train_controls
 from ui.live import live_view, status_message
@@ -32,9 +32,11 @@ def act(method: str) -> None:
 
 def buttons(run: Run | None, spec_ok: bool) -> None:
     state = run.state if run is not None else "none"
+    waits = lesson.play_blocked()
     columns = st.columns(5)
     columns[0].button("Start", key="train_start", type="primary", on_click=start, width="stretch",
-                      disabled=not spec_ok or state == "running", help="a new run with these settings")
+                      disabled=not spec_ok or state == "running" or bool(waits),
+                      help=f"Start waits: {waits}" if waits else "a new run with these settings")
     columns[1].button("Pause", key="train_pause", on_click=act, args=("pause",), width="stretch",
                       disabled=state != "running")
     columns[2].button("Resume", key="train_resume", on_click=act, args=("resume",), width="stretch",
@@ -50,6 +52,7 @@ def draw(run: Run, snap: Snapshot) -> None:
     st.progress(fraction, text=f"Epoch {snap.epoch:,} of {snap.epochs:,} · step {snap.step:,} · "
                                f"{snap.steps_per_second:,.0f} steps/s")
     status_message(snap)
+    classroom.lesson_progress(run, snap, SLOT)
     if len(snap.history):
         last = snap.history.iloc[-1]
         columns = st.columns(4)
@@ -66,6 +69,7 @@ def draw(run: Run, snap: Snapshot) -> None:
 
 
 st.title("Train")
+lesson.panel(SLOT)
 spec = session.get_spec(SLOT).latest()  # the settings in force, changes made while training included
 n_hidden = len(spec.model.layers)
 st.caption(f"Training **{spec.data.name}** with {n_hidden} hidden layer{'s' * (n_hidden != 1)} "

@@ -19,6 +19,15 @@ PLAYGROUND_CONTROLS = ("activation", "data.train_percent", "data.noise_percent")
 PLAYGROUND_EPOCHS = 10_000            # TF Playground's Play never ends; ours stops here
 
 
+def fits_playground(spec: ExperimentSpec) -> bool:
+    """Whether the Playground can show `spec` as it is: toy or drawn data and a small stack of dense layers."""
+    from .data import DATASETS
+
+    layers = spec.model.layers
+    return (DATASETS[spec.data.name].kind in ("toy", "drawn") and len(layers) <= MAX_HIDDEN_LAYERS
+            and all(layer.type == "dense" and layer.units <= MAX_UNITS for layer in layers))
+
+
 @dataclass(frozen=True)
 class PlaySettings:
     dataset: str = "circle"

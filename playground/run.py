@@ -15,6 +15,7 @@ import os
 import sys
 import threading
 import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
@@ -121,6 +122,7 @@ class Run:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._state, self._error = "ready", ""
+        self.key = uuid.uuid4().hex   # names this run where it is reported (a class's store), unique across servers
 
     @property
     def state(self) -> str:

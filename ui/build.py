@@ -190,20 +190,26 @@ def init_control(spec: ModelSpec) -> str:
 
 
 def layer_editor(spec: ModelSpec) -> list[dict]:
-    """One row per layer (its parameters, move up/down, remove) and an Add row; returns the layer dicts."""
+    """One row per layer (its parameters, move up/down, remove) and an Add row; returns the layer dicts. A lesson
+    may hide the stack (not drawn) or lock it (drawn, unchangeable)."""
     layers = layer_stack(spec)
+    if session.restricted("model.layers", "hide"):
+        return [{k: v for k, v in layer.items() if k != "id"} for layer in layers]
+    locked = session.restricted("model.layers", "lock")
     for index, layer in enumerate(layers):
         kind, key = LAYERS[layer["type"]], f"build_{layer['id']}"
         with st.container(border=True, horizontal=True, vertical_alignment="bottom"):
             st.markdown(f"**{index}** · `{layer['type']}`", help=kind.doc, width=150)
             for param in kind.params:
                 layer[param] = field_input(f"{SLOT}:layer{layer['id']}.{param}", LAYER_FIELDS[param], layer[param],
-                                           width=120)
+                                           width=120, disabled=locked)
             st.space("stretch")
-            st.button("↑", key=f"{key}_up", on_click=_move, args=(index, -1), disabled=index == 0, help="move up")
-            st.button("↓", key=f"{key}_down", on_click=_move, args=(index, 1), disabled=index == len(layers) - 1,
-                      help="move down")
-            st.button("✕", key=f"{key}_remove", on_click=_remove, args=(index,), help="remove this layer")
+            st.button("↑", key=f"{key}_up", on_click=_move, args=(index, -1), disabled=locked or index == 0,
+                      help="move up")
+            st.button("↓", key=f"{key}_down", on_click=_move, args=(index, 1),
+                      disabled=locked or index == len(layers) - 1, help="move down")
+            st.button("✕", key=f"{key}_remove", on_click=_remove, args=(index,), disabled=locked,
+                      help="remove this layer")
         try:
             LayerSpec.from_dict({k: v for k, v in layer.items() if k != "id"}, f"layer {index}")
         except SpecError as e:
@@ -211,7 +217,8 @@ def layer_editor(spec: ModelSpec) -> list[dict]:
     columns = st.columns([2, 1, 3], vertical_alignment="bottom")
     columns[0].selectbox("Layer type", tuple(LAYERS), key="build_add_type",
                          format_func=lambda k: f"{k} — {LAYERS[k].doc}")
-    columns[1].button("Add layer", key="build_add", on_click=_add, disabled=len(layers) >= ModelSpec.MAX_LAYERS)
+    columns[1].button("Add layer", key="build_add", on_click=_add,
+                      disabled=locked or len(layers) >= ModelSpec.MAX_LAYERS)
     return [{k: v for k, v in layer.items() if k != "id"} for layer in layers]
 
 

@@ -18,6 +18,8 @@ import streamlit as st
 from playground import SpecError, TrainSpec, registry
 from playground.spec import check_seed
 
+from . import session
+
 
 @dataclass(frozen=True)
 class Field:
@@ -89,7 +91,14 @@ def _seed_value(field: Field, value: Any) -> Any:
 
 
 def field_input(key: str, field: Field, value: Any, **kwargs) -> Any:
-    """Draw the widget for `field` under `key`, starting at `value` the first time; return its value."""
+    """Draw the widget for `field` under `key`, starting at `value` the first time; return its value. A lesson
+    may hide the setting (`value` is returned, nothing drawn) or lock it (drawn, disabled): the setting's name
+    is the key's part after the slot."""
+    setting = key.split(":", 1)[-1]
+    if session.restricted(setting, "hide"):
+        return value
+    if session.restricted(setting, "lock"):
+        kwargs["disabled"] = True
     if field.kind in ("select", "radio") and st.session_state.get(key, field.options[0]) not in field.options:
         del st.session_state[key]  # the options changed under it (another CSV's columns): start from `value`
     if key not in st.session_state:

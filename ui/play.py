@@ -29,7 +29,7 @@ from playground.plane import decision_grid, diagram_view, toy_points
 from playground.play_settings import MAX_HIDDEN_LAYERS, MAX_UNITS, PlaySettings
 from playground.registry import RANGES
 
-from . import anatomy, session
+from . import anatomy, classroom, lesson, session
 from .controls import INIT_FIELD, Field, field_input
 from .live import status_message
 from .live_chart import ChartClick, live_chart
@@ -76,7 +76,10 @@ def _thumbnails(selected: str) -> go.Figure:
 def data_controls(settings: PlaySettings) -> PlaySettings:
     """Dataset (with thumbnails), split, noise, batch size and Regenerate."""
     selected = st.session_state.get(f"{SLOT}:data.name", settings.dataset)
-    live_chart(_thumbnails(selected), "pg_thumbnails", config={"staticPlot": True}, on_click=_pick_thumbnail)
+    if not session.restricted("data.name", "hide"):
+        fixed = session.restricted("data.name", "lock")
+        live_chart(_thumbnails(selected), "pg_thumbnails", config={"staticPlot": True},
+                   on_click=None if fixed else _pick_thumbnail)
     name = _field("data.name", settings.dataset, horizontal=True,
                   format_func=lambda n: "points: draw your own" if n == DRAWN else n)
     settings = replace(settings, dataset=name)
@@ -86,7 +89,9 @@ def data_controls(settings: PlaySettings) -> PlaySettings:
     settings = replace(settings, train_percent=_field("data.train_percent", settings.train_percent),
                        noise_percent=_field("data.noise_percent", settings.noise_percent),
                        batch_size=_field("train.batch_size", settings.batch_size))
-    st.button("Regenerate", key="pg_regenerate", on_click=_regenerate, help="new random points and weights")
+    if not session.restricted("seed", "hide"):
+        st.button("Regenerate", key="pg_regenerate", on_click=_regenerate, help="new random points and weights",
+                  disabled=session.restricted("seed", "lock"))
     return settings
 
 
@@ -164,11 +169,14 @@ def network_controls(settings: PlaySettings) -> PlaySettings:
     if not features:
         st.warning("Pick at least one input feature: the network needs something to read. "
                    "The network shown is the last one that had one.")
+    if session.restricted("model.layers", "hide"):
+        return replace(settings, features=tuple(features))
     columns = st.columns([1.4] + [1] * MAX_HIDDEN_LAYERS)
     with columns[0]:
         _counter("Hidden layers", len(settings.hidden), 0, MAX_HIDDEN_LAYERS, "pg_layers", _change_layers)
         per_layer = st.checkbox("Per layer", value=bool(settings.layer_activations), key="pg_per_layer",
-                                help="An activation for each hidden layer (TF Playground has one for all)")
+                                help="An activation for each hidden layer (TF Playground has one for all)",
+                                disabled=session.restricted("activation", "lock"))
     activations = []
     for i, units in enumerate(settings.hidden):
         with columns[i + 1]:
@@ -184,14 +192,16 @@ def init_control(settings: PlaySettings) -> PlaySettings:
 
 
 def _counter(label: str, value: int, lo: int, hi: int, key: str, change: Callable, *args) -> None:
-    """A count between a - and a + button, as TF Playground shows layers and neurons; each click is one step."""
+    """A count between a - and a + button, as TF Playground shows layers and neurons; each click is one step.
+    A lesson that locks the layers disables both."""
+    locked = session.restricted("model.layers", "lock")
     st.caption(label)
     with st.container(horizontal=True, vertical_alignment="center", gap=None):
         st.button("", icon=":material/remove:", key=f"{key}_minus", on_click=change, args=(*args, -1),
-                  type="tertiary", disabled=value <= lo, help=f"one fewer ({lo} at least)")
+                  type="tertiary", disabled=locked or value <= lo, help=f"one fewer ({lo} at least)")
         st.markdown(f"**{value}**")
         st.button("", icon=":material/add:", key=f"{key}_plus", on_click=change, args=(*args, 1),
-                  type="tertiary", disabled=value >= hi, help=f"one more ({hi} at most)")
+                  type="tertiary", disabled=locked or value >= hi, help=f"one more ({hi} at most)")
 
 
 def _change_hidden(change: Callable[[list[int]], None]) -> None:
@@ -240,9 +250,11 @@ def run_buttons(snap: Snapshot) -> None:
     """Play/Pause, Step (one epoch), Reset and Restart in a row; callbacks act on the run current when clicked."""
     running = snap.state == "running"
     with st.container(horizontal=True):
+        waits = lesson.play_blocked() if not running else None
         st.button("Pause" if running else "Play", icon=":material/pause:" if running else ":material/play_arrow:",
-                  key="pg_play", type="primary", on_click=_play_pause, disabled=snap.done)
-        st.button("Step", icon=":material/skip_next:", key="pg_step", on_click=_step, disabled=snap.done,
+                  key="pg_play", type="primary", on_click=_play_pause, disabled=snap.done or bool(waits),
+                  help=f"Play waits: {waits}" if waits else None)
+        st.button("Step", icon=":material/skip_next:", key="pg_step", on_click=_step, disabled=snap.done or bool(waits),
                   help="train one epoch, then pause")
         st.button("Reset", icon=":material/restart_alt:", key="pg_reset", on_click=_reset,
                   help="new random weights, epoch 0; the old run is kept for Compare")
@@ -379,3 +391,4 @@ def draw_output(run: Run, snap: Snapshot, show_test: bool, discretize: bool, boa
     live_chart(loss_figure(snap.history, snap.step_losses, snap.loss_stride, snap.steps_per_epoch, height=200,
                            changes=snap.changes), "pg_loss", config={"displayModeBar": False}, revision=id(run))
     status_message(snap)
+    classroom.lesson_progress(run, snap, SLOT)

@@ -25,6 +25,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from playground import DataError, Experiment, ExperimentSpec, Run, SpecError
 from playground.data.tabular import shared_csv_dir
+from playground.lesson import Lesson
 from playground.play_settings import PlaySettings
 
 MAX_FINISHED_RUNS = 20
@@ -119,6 +120,18 @@ def current_run(slot: str | None = None) -> Run | None:
 
 def finished_runs() -> list[FinishedRun]:
     return st.session_state.setdefault("finished_runs", [])
+
+
+def lesson() -> "Lesson | None":
+    """The lesson this session is doing, if any (ui/lesson.py starts and leaves it)."""
+    return st.session_state.get("lesson")
+
+
+def restricted(control: str, how: str) -> bool:
+    """Whether the current lesson hides (`how="hide"`) or locks (`"lock"`) the control `control` (a spec path,
+    or one of the Playground's own control names: playground.lesson.control_names)."""
+    current = lesson()
+    return current is not None and current.restricts(control, how)
 
 
 def _session_alive():

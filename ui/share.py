@@ -30,18 +30,24 @@ BROKEN_LINK = "the share link is damaged (it may have been cut off when copied);
 
 def encode_spec(spec: ExperimentSpec) -> str:
     """Spec -> URL-safe token: compact JSON, zlib-compressed, base64url without padding."""
-    compact = json.dumps(spec.to_dict(), separators=(",", ":")).encode()
+    return encode_json(spec.to_dict())
+
+
+def encode_json(d: dict) -> str:
+    """A JSON document -> URL-safe token (an experiment's, a lesson's)."""
+    compact = json.dumps(d, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(zlib.compress(compact, 9)).decode().rstrip("=")
 
 
 def decode_spec(token: str) -> ExperimentSpec:
     """URL token -> validated spec. Raises SpecError naming the field, or `experiment` for a broken token."""
+    return ExperimentSpec.from_json(inflate(token))
+
+
+def inflate(token: str, what: str = "experiment") -> str:
+    """A token's JSON text, its size bounded before and after inflating. Raises SpecError naming `what`."""
     if len(token) > MAX_LINK_CHARS:
-        raise SpecError("experiment", f"the share link holds {len(token)} characters; at most {MAX_LINK_CHARS}")
-    return ExperimentSpec.from_json(_inflate(token))
-
-
-def _inflate(token: str) -> str:
+        raise SpecError(what, f"the link holds {len(token)} characters; at most {MAX_LINK_CHARS}")
     try:
         packed = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         inflater = zlib.decompressobj()
@@ -50,7 +56,7 @@ def _inflate(token: str) -> str:
             raise ValueError("truncated or oversized")
         return raw.decode("utf-8")
     except (zlib.error, ValueError):  # binascii.Error and UnicodeDecodeError are ValueErrors
-        raise SpecError("experiment", BROKEN_LINK) from None
+        raise SpecError(what, BROKEN_LINK) from None
 
 
 @contextmanager

@@ -1,0 +1,137 @@
+"""The classroom: the store (playground.classroom) on SQLite, and the Classroom page driven by AppTest: a
+teacher, three students in two sessions each, runs appearing, the ranking, and a run opened exactly."""
+import re
+import time
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from playground import Experiment
+from playground.classroom import CODE_LENGTH, ClassError, Store, clean_name
+from playground.lesson import course
+
+LESSON = course()["01-hidden-layers"]
+ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def store(tmp_path) -> Store:
+    return Store(f"sqlite:///{tmp_path / 'class.sqlite'}")
+
+
+def trained(spec, epochs: int):
+    exp = Experiment(spec)
+    history = exp.fit(epochs)
+    return exp.spec, history, LESSON.goal.status(history, exp.model.num_params())
+
+
+def test_a_class_code_is_random_and_the_teachers_key_is_needed(store):
+    codes = {store.create_class(LESSON)[0] for _ in range(20)}
+    assert len(codes) == 20 and all(len(c) == CODE_LENGTH and c.isalnum() for c in codes)
+    code, key = store.create_class(LESSON)
+    assert store.lesson_of(code.lower()) == LESSON          # typed in lower case, with spaces: still found
+    with pytest.raises(ClassError, match="not the teacher's key"):
+        store.class_runs(code, "guess")
+    with pytest.raises(ClassError, match="no class with this code"):
+        store.join("AAAAAAAA", "Ada")
+
+
+def test_students_see_only_their_own_runs_and_rejoin_only_with_their_key(store):
+    code, key = store.create_class(LESSON)
+    ada, bob = store.join(code, "Ada"), store.join(code, "Bob")
+    with pytest.raises(ClassError, match="already called Ada"):
+        store.join(code, "Ada")                              # someone else picking Ada's name
+    again = store.join(code, "Ada", ada.secret)              # Ada from another browser
+    assert again.student_id == ada.student_id
+    store.record_run(ada, "a1", *trained(LESSON.solution, 60))
+    store.record_run(bob, "b1", *trained(LESSON.experiment, 5))
+    assert [r.student for r in store.my_runs(again)] == ["Ada"] and [r.student for r in store.my_runs(bob)] == ["Bob"]
+    _, names, runs = store.class_runs(code, key)
+    assert names == ["Ada", "Bob"] and {r.student: r.reached_at for r in runs} == {"Ada": 57, "Bob": None}
+    assert store.run_experiment(code, key, runs[0].run_id) == LESSON.solution
+
+
+def test_a_run_reported_again_is_updated_and_its_curve_thinned(store):
+    code, key = store.create_class(LESSON)
+    ada = store.join(code, "Ada")
+    spec, history, status = trained(LESSON.experiment, 3)
+    store.record_run(ada, "a1", spec, history, status)
+    long = pd.concat([history] * 200, ignore_index=True).assign(epoch=lambda t: range(1, len(t) + 1))
+    store.record_run(ada, "a1", spec, long, status)
+    (run,) = store.class_runs(code, key)[2]
+    assert run.epochs == 600 and len(run.curve) <= 201 and run.curve["epoch"].iloc[-1] == 600
+
+
+@pytest.mark.parametrize("name,stored", [("  Ada   Lovelace ", "Ada Lovelace"), ("<b>Bob</b>", "<b>Bob</b>"),
+                                         ("Eve\u0000\u200b!", "Eve!")])
+def test_display_names_are_cleaned_text(name, stored):
+    assert clean_name(name) == stored
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 41])
+def test_bad_display_names_are_refused(name):
+    with pytest.raises(ClassError):
+        clean_name(name)
+
+
+# --- the pages --------------------------------------------------------------------------------------
+
+def page(path: str = "pages/classroom.py") -> AppTest:
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).switch_page(path).run()
+
+
+def student_session(code: str, name: str, secret: str = "") -> AppTest:
+    at = page()
+    at.text_input(key="class_join_code").input(code)
+    at.text_input(key="class_join_name").input(name)
+    at.text_input(key="class_join_secret").input(secret)
+    at.button(key="class_join_submit").click().run()
+    assert not at.exception and "class_ticket" in at.session_state
+    return at.switch_page("pages/play.py").run()   # where the join took the browser (AppTest reruns its own page)
+
+
+def train_in(at: AppTest, epochs: int, solution: bool) -> None:
+    """What a student does: answer the question, maybe load the solution, train; the live view reports it."""
+    at.text_input(key="lesson_answer").input("no").run()
+    if solution:
+        at.button(key="lesson_solution").click().run()
+    run = at.session_state["playground_run"]
+    run.step(epochs * run.steps_to_epoch_end())
+    at.run()
+    run.stop()
+
+
+def test_a_teacher_sees_three_students_in_two_sessions_each_ranked_and_opens_a_run_exactly(tmp_path, monkeypatch):
+    monkeypatch.setenv("PLAYGROUND_DATABASE_URL", f"sqlite:///{tmp_path / 'class.sqlite'}")
+    teacher = page()
+    teacher.button(key="class_start").click().run()
+    code = re.search(r"\*\*(\w+)\*\*", teacher.success[0].value).group(1)
+    key = re.search(r"shown only now: \*\*(\S+)\*\*", teacher.warning[0].value).group(1)
+    epochs = {"Ada": (60, 3), "Bob": (4, 2), "Cy": (2, 1)}     # Ada reaches the goal in her first session
+    for name, (first, second) in epochs.items():
+        at = student_session(code, name)
+        assert at.session_state["lesson"] == LESSON and at.radio(key="playground:data.name").disabled  # locked
+        train_in(at, first, solution=name == "Ada")
+        secret = at.session_state["class_ticket"].secret
+        train_in(student_session(code, name, secret), second, solution=False)
+    teacher.run()
+    assert not teacher.exception
+    (table,) = teacher.dataframe
+    frame = table.value
+    assert sorted(frame["student"]) == ["Ada", "Ada", "Bob", "Bob", "Cy", "Cy"]
+    assert frame["student"].iloc[0] == "Ada" and frame["reached at epoch"].iloc[0] == 57     # best first
+    assert [m.value for m in teacher.metric][:2] == ["3", "1 of 3"]
+    ada_run = int(frame["run"].iloc[0])
+    teacher.selectbox(key="class_pick").set_value(ada_run).run()
+    teacher.button(key="class_open").click().run()
+    teacher.run()
+    assert teacher.session_state["playground_spec"] == LESSON.solution   # the run's experiment, exactly
+
+
+def test_a_wrong_teachers_key_opens_nothing():
+    at = page()
+    at.text_input(key="class_open_code").input("AAAAAAAA")
+    at.text_input(key="class_open_key").input("nope")
+    at.button(key="class_open_submit").click().run()
+    assert any("Could not open the class" in e.value for e in at.error) and "class_teacher" not in at.session_state

@@ -1,0 +1,125 @@
+"""The Classroom page's parts: a student joins a class (its lesson starts, their runs are reported), and a
+teacher starts a class and watches it live: who reached the goal, a table by metric, everyone's curves.
+
+The store is playground.classroom's database, shared by every server process; this session keeps only its
+own ticket (a student) or its class code and key (a teacher). Students' names are shown as plain text: in
+tables, and escaped in chart labels and markdown.
+"""
+from __future__ import annotations
+
+import html
+import time
+
+import pandas as pd
+import streamlit as st
+
+from playground import Run, Snapshot
+from playground.charts import diagnostics as dg
+from playground.classroom import ClassError, Ticket, open_store
+from playground.lesson import GoalStatus, Lesson
+
+from . import lesson, session
+
+TICKET_KEY, TEACHER_KEY = "class_ticket", "class_teacher"
+REPORT_SECONDS = 2.0      # a student's running run is saved at most this often (and once more when it ends)
+VIEW_SECONDS = 2.0        # the teacher's view reads the class this often
+
+
+def ticket() -> Ticket | None:
+    return st.session_state.get(TICKET_KEY)
+
+
+def join(code: str, name: str, secret: str) -> str:
+    """Join the class and start its lesson; returns the page it runs on. Raises ClassError."""
+    store = open_store()
+    joined = store.join(code, name, secret.strip() or None)
+    page = lesson.start(store.lesson_of(joined.class_code))
+    st.session_state[TICKET_KEY] = joined
+    return page
+
+
+def lesson_progress(run: Run, snap: Snapshot, slot: str) -> None:
+    """In the live view: the lesson's goal progress, and, for a student in a class, the run reported to it."""
+    status = lesson.goal_progress(run, snap, slot)
+    if status is not None:
+        report(run, snap, status)
+
+
+def report(run: Run, snap: Snapshot, status: GoalStatus) -> None:
+    """Save the student's run to the class (throttled to REPORT_SECONDS, and its end once)."""
+    member = ticket()
+    if member is None or snap.epoch == 0:
+        return
+    last = st.session_state.setdefault("_class_reported", {})
+    now, (at, done) = time.monotonic(), last.get(run.key, (0.0, False))
+    if done or (now - at < REPORT_SECONDS and not snap.done):
+        return
+    open_store().record_run(member, run.key, snap.spec, snap.history, status)
+    last[run.key] = (now, snap.done)
+
+
+def start_class(chosen: Lesson) -> None:
+    code, key = open_store().create_class(chosen)
+    st.session_state[TEACHER_KEY] = (code, key, True)   # True: the key has not been shown yet
+
+
+def open_class(code: str, key: str) -> None:
+    open_store().class_runs(code, key)   # raises ClassError for a wrong code or key
+    st.session_state[TEACHER_KEY] = (code.strip().upper(), key.strip(), False)
+
+
+def teacher_view() -> None:
+    """The class, live: the lesson, counts, the table, the curves, and a run to open or project."""
+    code, key, fresh = st.session_state[TEACHER_KEY]
+    if fresh:
+        st.success(f"Class **{code}** is open. Students join on this page with the code **{code}**.")
+        st.warning(f"Your teacher's key, shown only now: **{key}** — write it down; it opens this view again.")
+        st.session_state[TEACHER_KEY] = (code, key, False)
+    st.button("Close this view", key="class_close", on_click=st.session_state.pop, args=(TEACHER_KEY,))
+    _live_class(code, key)
+
+
+@st.fragment(run_every=VIEW_SECONDS)
+def _live_class(code: str, key: str) -> None:
+    if page := st.session_state.pop("class_opened", None):
+        st.switch_page(page)
+    try:
+        current, names, runs = open_store().class_runs(code, key)
+    except ClassError as e:
+        st.error(str(e))
+        return
+    reached = {r.student for r in runs if r.reached_at is not None}
+    st.markdown(f"**{lesson.escape(current.title)}** · goal: {current.goal.describe()}")
+    columns = st.columns(3)
+    columns[0].metric("Students", len(names))
+    columns[1].metric("Reached the goal", f"{len(reached)} of {len(names)}")
+    columns[2].metric("Runs", len(runs))
+    if not runs:
+        st.caption("No runs yet: they appear here as students train.")
+        return
+    table = pd.DataFrame([{"run": r.run_id, "student": r.student, "reached at epoch": r.reached_at,
+                           f"best {current.goal.metric}": r.best, f"latest {current.goal.metric}": r.metric,
+                           "epochs": r.epochs, "updated": r.updated_at.strftime("%H:%M:%S")} for r in runs])
+    best_first = current.goal.op in ("<=", "<")
+    st.dataframe(table.sort_values(f"best {current.goal.metric}", ascending=best_first), hide_index=True,
+                 width="stretch", key="class_table")   # a column header click sorts by it
+    curves = {f"{html.escape(r.student)} · run {r.run_id}": r.curve for r in runs if len(r.curve)}
+    st.plotly_chart(dg.run_curves(curves, "loss", log=True, height=420), key="class_curves")
+    labels = {r.run_id: f"run {r.run_id} · {r.student}" for r in runs}
+    picked = st.selectbox("A student's run", list(labels), format_func=labels.get, key="class_pick")
+    with st.container(horizontal=True):
+        st.button("Open in my Playground", key="class_open", on_click=_open_run, args=(code, key, picked, current),
+                  help="the run's experiment, exactly, in your own session")
+        project = st.toggle("Project it", key="class_project", help="this run's curves, large")
+    if project:
+        chosen = next(r for r in runs if r.run_id == picked)
+        st.plotly_chart(dg.run_curves({html.escape(labels[picked]): chosen.curve}, "loss", height=600),
+                        key="class_projected")
+
+
+def _open_run(code: str, key: str, run_id: int, current: Lesson) -> None:
+    spec = open_store().run_experiment(code, key, run_id)
+    slot = lesson.slot_of(current)
+    session.load_spec(spec, slot)
+    session.reset_run(slot)
+    st.session_state["class_opened"] = lesson.PAGES[slot]
