@@ -3,6 +3,7 @@ import streamlit as st
 
 from playground.run import hold_training
 from ui import build, play
+from ui.classroom import apply_join_link
 from ui.lesson import apply_lesson_link
 from ui.live import freeze_loaded_objects
 from ui.share import shared_experiment
@@ -27,6 +28,7 @@ PAGE_SLOTS = {"playground": play.SLOT, "build": build.SLOT, "train": build.SLOT}
 page = st.navigation(pages)
 slot = PAGE_SLOTS.get(page.url_path or "playground")
 apply_lesson_link()  # before the share link: a reloaded lesson page keeps the student's newest settings
+apply_join_link()    # a student's own link into a class (its lesson starts)
 with hold_training(), shared_experiment(slot):  # training threads wait for the page run (playground/run.py)
     page.run()
 freeze_loaded_objects()  # once per server, after the first page run has imported what pages use (plotly, ...)

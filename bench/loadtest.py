@@ -1,7 +1,11 @@
 """Classroom load test: one `streamlit run app.py`, N students pressing Play on the Playground at once.
 
-    python bench/loadtest.py [--sessions 30] [--browsers 1] [--seconds 60]
+    python bench/loadtest.py [--sessions 30] [--browsers 1] [--seconds 60] [--class]
                              [--env PLAYGROUND_MAX_ACTIVE_RUNS=1] [--option runner.postScriptGC=false]
+
+With --class, the students are a class (playground.classroom, SQLite): each joins it through its own link
+(?join=<code>&name=<name>) and its runs are saved as it trains, while a teacher's Chromium page keeps the
+class's view open; the test also reports how fresh that view is (its "latest report" time against the clock).
 
 Students are of two kinds. Most speak Streamlit's websocket protocol directly (bench/wire.py): the
 server does for them exactly what it does for a browser, and they cost this machine almost nothing.
@@ -102,13 +106,13 @@ async def browser_student(browser, url: str, loaded: asyncio.Barrier, args, me: 
         await context.close()
 
 
-async def wire_student(url: str, loaded: asyncio.Barrier, args, me: Student) -> None:
+async def wire_student(url: str, loaded: asyncio.Barrier, args, me: Student, query: str = "") -> None:
     """A protocol session doing what _play does in a browser: Play, then Pause/Play now and then."""
     session, listener = None, None
     try:
         try:
             t0 = time.perf_counter()
-            session = await WireSession.open(url)
+            session = await WireSession.open(url, query)
             listener = asyncio.create_task(session.listen())
             await session.wait_button("Play", args.timeout)
             me.load_s = time.perf_counter() - t0
@@ -131,6 +135,44 @@ async def wire_student(url: str, loaded: asyncio.Barrier, args, me: Student) -> 
             await listener
 
 
+LATEST_REPORT_JS = """() => {
+  const c = [...document.querySelectorAll('[data-testid=stCaptionContainer]')].map(e => e.innerText)
+    .find(t => t.startsWith('Latest report at '));
+  return c ? c.slice('Latest report at '.length, 'Latest report at '.length + 8) : null;
+}"""
+
+
+async def teacher(browser, url: str, code: str, key: str, loaded: asyncio.Barrier, args, ages: list[float],
+                  errors: list[str]) -> None:
+    """A Chromium page with the class's view open; every second, how old its latest report is."""
+    from datetime import datetime, timezone
+
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        try:
+            page = await context.new_page()
+            await page.goto(f"{url}/classroom", timeout=args.timeout * 1000)
+            await page.get_by_role("tab", name="Teach").click(timeout=args.timeout * 1000)
+            await page.get_by_label("Class code").last.fill(code)
+            await page.get_by_label("Teacher's key").fill(key)
+            await page.locator(".st-key-class_open_submit button").first.click()
+            await page.get_by_text("Reached the goal").wait_for(timeout=args.timeout * 1000)
+        finally:
+            await loaded.wait()   # the class starts together, even if the teacher's page failed
+        end = time.monotonic() + args.seconds
+        while time.monotonic() < end:
+            shown = await page.evaluate(LATEST_REPORT_JS)
+            if shown:
+                now = datetime.now(timezone.utc)
+                at = now.replace(hour=int(shown[:2]), minute=int(shown[3:5]), second=int(shown[6:8]), microsecond=0)
+                ages.append((now - at).total_seconds() % 86400)
+            await asyncio.sleep(1.0)
+    except Exception as e:  # noqa: BLE001
+        errors.append(f"teacher: {type(e).__name__}: {str(e).splitlines()[0]}")
+    finally:
+        await context.close()
+
+
 async def sample_server(server: Server, samples: list[dict], stop: asyncio.Event) -> None:
     while not stop.is_set():
         samples.append({"t": time.monotonic(), "rss_mb": rss_mb(server.pid), "cpu_s": cpu_seconds(server.pid),
@@ -143,8 +185,10 @@ async def sample_server(server: Server, samples: list[dict], stop: asyncio.Event
             pass
 
 
-async def drive(server: Server, args) -> tuple[list[Student], list[dict], float]:
-    """All students at once; returns them, the server samples, and the RSS before anyone connected."""
+async def drive(server: Server, args, klass: tuple[str, str] | None = None
+                ) -> tuple[list[Student], list[dict], float, list[float], list[str]]:
+    """All students at once (with `klass`, (code, key): a class, and its teacher's view open); returns them, the
+    server samples, the RSS before anyone connected, and the teacher's view's ages and errors."""
     from playwright.async_api import async_playwright
 
     idle_rss = rss_mb(server.pid)
@@ -152,21 +196,26 @@ async def drive(server: Server, args) -> tuple[list[Student], list[dict], float]
     stop = asyncio.Event()
     sampler = asyncio.create_task(sample_server(server, samples, stop))
     students = [Student(browser=i < args.browsers) for i in range(args.sessions)]
-    loaded = asyncio.Barrier(args.sessions)
+    loaded = asyncio.Barrier(args.sessions + (klass is not None))
+    links = [f"join={klass[0]}&name=student{i + 1}" if klass else "" for i in range(args.sessions)]
+    ages: list[float] = []
+    errors: list[str] = []
     async with async_playwright() as p:
         browser = None
-        if args.browsers:
+        if args.browsers or klass:
             browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=60_000)
         try:
-            await asyncio.wait_for(asyncio.gather(*(
-                browser_student(browser, server.url, loaded, args, s) if s.browser
-                else wire_student(server.url, loaded, args, s) for s in students)), args.max_seconds)
+            watching = [teacher(browser, server.url, *klass, loaded, args, ages, errors)] if klass else []
+            await asyncio.wait_for(asyncio.gather(*watching, *(
+                browser_student(browser, f"{server.url}/?{link}", loaded, args, s) if s.browser
+                else wire_student(server.url, loaded, args, s, link) for s, link in zip(students, links))),
+                args.max_seconds)
         finally:
             if browser is not None:
                 await browser.close()
             stop.set()
             await sampler
-    return students, samples, idle_rss
+    return students, samples, idle_rss, ages, errors
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -248,9 +297,29 @@ def report(r: dict) -> None:
           f"whole machine {cpu['machine']:.2f} of {cpu['machine_total']}")
     print(f"page/fragment runs seen by protocol sessions: {r['redraws_per_s']:.1f}/s; server CPU outside "
           f"training per run ~{1000 * r['ui_cpu_per_redraw_s']:.0f} ms")
+    if "class" in r:
+        c, age = r["class"], r["class"]["teacher_view_age_s"]
+        print(f"class: {c['students']} students joined, {c['runs_saved']} runs saved; the teacher's view's latest "
+              f"report was p50 {age['p50']:.1f} s, p95 {age['p95']:.1f} s, max {age['max']:.1f} s old "
+              f"({age['n']} reads); teacher errors {c['teacher_errors'][:2]}")
     left = r["after_close"]
     print(f"after the pages closed: {left['run_threads_left']} training threads left "
           f"(waited {left['seconds_to_end']:.1f} s)")
+
+
+def _new_class() -> tuple:
+    """A fresh SQLite class doing the first lesson (its question dropped: Play must not wait for an answer)."""
+    from dataclasses import replace
+
+    from playground.classroom import Store
+    from playground.lesson import course
+
+    path = REPO / "test-artifacts" / "loadtest-class.sqlite"
+    for stale in path.parent.glob(path.name + "*"):
+        stale.unlink()
+    url = f"sqlite:///{path}"
+    store = Store(url)
+    return store, store.create_class(replace(course()["01-hidden-layers"], question=None)), url
 
 
 def _playground_steps_per_epoch() -> int:
@@ -271,15 +340,26 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--env", action="append", default=[], help="server environment, KEY=VALUE (repeatable)")
     p.add_argument("--option", action="append", default=[], help="streamlit option, name=value (repeatable)")
     p.add_argument("--out", type=Path, help="also write the result as JSON here")
+    p.add_argument("--class", dest="klass", action="store_true",
+                   help="the students are a class doing a lesson, with the teacher's view open")
     args = p.parse_args(argv)
     if args.browsers and not Path(CHROMIUM).exists():
         sys.exit(f"{CHROMIUM} is missing: apt-get install -y chromium")
     env = dict(kv.split("=", 1) for kv in args.env)
     flags = [x for kv in args.option for x in (f"--{kv.split('=', 1)[0]}", kv.split("=", 1)[1])]
+    store = klass = None
+    if args.klass:
+        store, klass, url = _new_class()
+        env["PLAYGROUND_DATABASE_URL"] = url
     with app_server(REPO / "test-artifacts" / "loadtest-streamlit.log", env=env, flags=flags) as server:
-        students, samples, idle_rss = asyncio.run(drive(server, args))
+        students, samples, idle_rss, ages, errors = asyncio.run(drive(server, args, klass))
         left, gone_s = wait_threads_gone(server.pid, timeout=15.0)
         result = summarise(students, samples, idle_rss, left, gone_s, _playground_steps_per_epoch(), args)
+    if store is not None:
+        _, names, runs = store.class_runs(*klass)
+        result["class"] = {"students": len(names), "runs_saved": len(runs), "teacher_errors": errors,
+                           "teacher_view_age_s": {"p50": _pct(ages, 50), "p95": _pct(ages, 95),
+                                                  "max": max(ages, default=float("nan")), "n": len(ages)}}
     report(result)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -28,10 +28,12 @@ class WireSession:
         self._timers: dict[str, asyncio.Task] = {}
 
     @classmethod
-    async def open(cls, url: str) -> "WireSession":
+    async def open(cls, url: str, query: str = "") -> "WireSession":
+        """A session on the app at `url`, opened as from an address with `query` (e.g. "join=ABC&name=x")."""
         ws = await websockets.connect(url.replace("http://", "ws://") + "/_stcore/stream",
                                       subprotocols=["streamlit"], max_size=None, open_timeout=30)
         session = cls(ws)
+        session.query = query
         await session.rerun()
         return session
 

@@ -8,7 +8,6 @@ run's history: progress while it trains, and the epoch the goal was reached.
 from __future__ import annotations
 
 import json
-import math
 import operator
 from dataclasses import dataclass, fields
 from pathlib import Path

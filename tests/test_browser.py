@@ -9,6 +9,7 @@ test-artifacts/browser.png. Needs /usr/bin/chromium (never a Playwright download
 except in CI (CI=true), where it fails.
 """
 import os
+import re
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -272,3 +273,26 @@ def test_step_by_step_walks_through_one_training_step(server):
                 page.wait_for_function(f"() => ({values})() === 2 + 4 + 2 + 1", timeout=budget.ms())  # every unit
         page.get_by_text("Paused at epoch 0, step 1.").wait_for(timeout=budget.ms())
         page.screenshot(path=str(SHOT.with_name("browser-step-by-step.png")))
+
+
+def test_a_lesson_link_opens_with_its_controls_hidden_and_locked_and_shows_the_goal(server):
+    """A course link: the lesson's box, the regularization controls hidden, the data set locked, Play waiting
+    for the question's answer, then the goal's progress live."""
+    budget = Budget(BUDGET_S)
+    with browser_page(budget) as page:
+        page.goto(f"{server.url}/?course=01-hidden-layers", timeout=budget.ms(45))
+        page.get_by_text("Lesson: Why hidden layers?").wait_for(timeout=budget.ms(45))
+        page.wait_for_function(DRAWN_JS, arg=list(PLAYGROUND_LIVE_CHARTS), timeout=budget.ms(45))
+        assert page.locator(".st-key-playground-train-regularization").count() == 0    # hidden
+        assert page.locator(".st-key-playground-train-reg_rate").count() == 0
+        assert page.locator(".st-key-playground-data-name input").first.is_disabled()  # locked
+        assert page.get_by_role("button", name="Play", exact=True).is_disabled()       # the question first
+        answer = page.get_by_label(re.compile("^Before you press Play"))
+        answer.fill("No: a disc needs a curve")
+        answer.press("Enter")
+        page.wait_for_function("() => [...document.querySelectorAll('.st-key-pg_play button')].every(b => !b.disabled)",
+                               timeout=budget.ms())
+        page.get_by_role("button", name="Play", exact=True).click()
+        page.get_by_text(re.compile("^Goal: test accuracy ≥ 0.9 within 100 epochs · now")).wait_for(
+            timeout=budget.ms())
+        page.screenshot(path=str(SHOT.with_name("browser-lesson.png")))

@@ -13,7 +13,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from playground import Run, Snapshot
+from playground import Run, Snapshot, SpecError
 from playground.charts import diagnostics as dg
 from playground.classroom import ClassError, Ticket, open_store
 from playground.lesson import GoalStatus, Lesson
@@ -36,6 +36,20 @@ def join(code: str, name: str, secret: str) -> str:
     page = lesson.start(store.lesson_of(joined.class_code))
     st.session_state[TICKET_KEY] = joined
     return page
+
+
+def apply_join_link() -> None:
+    """Join the class in `?join=<code>&name=<name>` when the session opens (a teacher can hand each student
+    a link); with no name, the Classroom page only fills the code in. A failed join warns, changes nothing."""
+    if st.session_state.get("_join_link_read"):
+        return
+    st.session_state["_join_link_read"] = True
+    code, name = st.query_params.get("join"), st.query_params.get("name")
+    if code and name and ticket() is None:
+        try:
+            join(code, name, "")
+        except (ClassError, SpecError) as e:
+            st.warning(f"Could not join the class in this link — {e}.")
 
 
 def lesson_progress(run: Run, snap: Snapshot, slot: str) -> None:
@@ -90,6 +104,9 @@ def _live_class(code: str, key: str) -> None:
         return
     reached = {r.student for r in runs if r.reached_at is not None}
     st.markdown(f"**{lesson.escape(current.title)}** · goal: {current.goal.describe()}")
+    if runs:
+        st.caption(f"Latest report at {max(r.updated_at for r in runs):%H:%M:%S} UTC", help="when a student's "
+                   "run was last saved; this view reads the class every few seconds")
     columns = st.columns(3)
     columns[0].metric("Students", len(names))
     columns[1].metric("Reached the goal", f"{len(reached)} of {len(names)}")

@@ -9,15 +9,16 @@ student reads only their own runs. Callers show names as plain text, never as ma
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
 import os
 import secrets
+import threading
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import cache
 from pathlib import Path
 
 import pandas as pd
@@ -25,7 +26,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from ..lesson import GoalStatus, Lesson
@@ -76,10 +77,30 @@ def database_url() -> str:
     return f"sqlite:///{folder / 'classroom.sqlite'}"
 
 
-@cache
+_STORES: dict[str, "Store"] = {}
+_STORES_LOCK = threading.Lock()
+_MIGRATE_LOCK = threading.Lock()  # one migration at a time: Alembic's context is process-global
+
+
 def open_store(url: str | None = None) -> "Store":
     """The store at `url` (default: database_url()), one per process and URL, migrated to the newest schema."""
-    return Store(url or database_url())
+    url = url or database_url()
+    with _STORES_LOCK:
+        if url not in _STORES:
+            _STORES[url] = Store(url)
+        return _STORES[url]
+
+
+def _database_errors_said(method):
+    """A store method whose database failure (unreachable, locked too long) is a ClassError in plain words."""
+    @functools.wraps(method)
+    def call(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except OperationalError as e:
+            raise ClassError(f"the class's database did not answer ({str(e.orig)[:80]}); try again in a moment") \
+                from None
+    return call
 
 
 class Store:
@@ -87,6 +108,7 @@ class Store:
         self.engine = _engine(url)
         migrate(self.engine)
 
+    @_database_errors_said
     def create_class(self, lesson: Lesson) -> tuple[str, str]:
         """A new class doing `lesson`: (its code, the teacher's key). The key is not stored: show it once."""
         key = secrets.token_urlsafe(18)
@@ -102,10 +124,12 @@ class Store:
                     db.rollback()
         raise ClassError("no free class code was found; try again")
 
+    @_database_errors_said
     def lesson_of(self, code: str) -> Lesson:
         with Session(self.engine) as db:
             return Lesson.from_json(self._class(db, code).lesson_json)
 
+    @_database_errors_said
     def join(self, code: str, name: str, secret: str | None = None) -> Ticket:
         """Join class `code` as `name`; a name already taken in the class needs its rejoin key (`secret`)."""
         name = clean_name(name)
@@ -127,6 +151,7 @@ class Store:
                 raise ClassError(f"someone in this class is already called {name}: pick another name") from None
             return Ticket(row.code, student.id, name, secret)
 
+    @_database_errors_said
     def record_run(self, ticket: Ticket, run_key: str, spec: ExperimentSpec, history: pd.DataFrame,
                    status: GoalStatus) -> None:
         """Save (or update) one of the student's runs: its experiment, its thinned curve and its goal status."""
@@ -145,6 +170,7 @@ class Store:
                     setattr(row, key, value)
             db.commit()
 
+    @_database_errors_said
     def my_runs(self, ticket: Ticket) -> list[RunRecord]:
         """The student's own runs, and no one else's."""
         with Session(self.engine) as db:
@@ -152,6 +178,7 @@ class Store:
                               .where(RunRow.student_id == ticket.student_id).order_by(RunRow.id)).all()
             return [_record(run, name) for run, name in rows]
 
+    @_database_errors_said
     def class_runs(self, code: str, teacher_key: str) -> tuple[Lesson, list[str], list[RunRecord]]:
         """The teacher's view: (the lesson, every student's name, every run), with the teacher's key only."""
         with Session(self.engine) as db:
@@ -162,6 +189,7 @@ class Store:
                               .where(StudentRow.class_id == row.id).order_by(RunRow.id)).all()
             return Lesson.from_json(row.lesson_json), names, [_record(run, name) for run, name in runs]
 
+    @_database_errors_said
     def run_experiment(self, code: str, teacher_key: str, run_id: int) -> ExperimentSpec:
         """A run's experiment, exactly as it ran (the teacher opens it in their own playground)."""
         with Session(self.engine) as db:
@@ -202,7 +230,7 @@ def migrate(engine: Engine) -> None:
     """Bring the schema to Alembic's newest revision (a new database gets every table)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
+    with _MIGRATE_LOCK, engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 
