@@ -1,10 +1,11 @@
 """The classroom: the store (playground.classroom) on SQLite, and the Classroom page driven by AppTest: a
 teacher, three students in two sessions each, runs appearing, the ranking, and a run opened exactly."""
+import os
 import re
-import time
 
 import pandas as pd
 import pytest
+from sqlalchemy import create_engine, text
 from streamlit.testing.v1 import AppTest
 
 from playground import Experiment
@@ -15,9 +16,24 @@ LESSON = course()["01-hidden-layers"]
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def store(tmp_path) -> Store:
-    return Store(f"sqlite:///{tmp_path / 'class.sqlite'}")
+POSTGRES_ENV = "PLAYGROUND_TEST_POSTGRES_URL"   # set by .ci/run, which starts Debian's PostgreSQL
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path) -> Store:
+    """A fresh store on SQLite, and on a real PostgreSQL where one is given (CI starts one)."""
+    if request.param == "sqlite":
+        return Store(f"sqlite:///{tmp_path / 'class.sqlite'}")
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{POSTGRES_ENV} is not set: .ci/run starts PostgreSQL and sets it", pytrace=False)
+        pytest.skip(f"no PostgreSQL ({POSTGRES_ENV} unset); .ci/run starts one")
+    engine = create_engine(url)
+    with engine.begin() as connection:   # an empty database: the store's migrations make every table
+        connection.execute(text("DROP TABLE IF EXISTS runs, students, classes, alembic_version"))
+    engine.dispose()
+    return Store(url)
 
 
 def trained(spec, epochs: int):
