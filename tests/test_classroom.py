@@ -151,3 +151,27 @@ def test_a_wrong_teachers_key_opens_nothing():
     at.text_input(key="class_open_key").input("nope")
     at.button(key="class_open_submit").click().run()
     assert any("Could not open the class" in e.value for e in at.error) and "class_teacher" not in at.session_state
+
+
+def test_a_lesson_link_runs_to_its_goal_and_says_so():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params["course"] = "02-features"
+    at.run()
+    assert not at.exception and at.session_state["lesson"] == course()["02-features"]
+    assert at.button(key="pg_play").disabled and at.button(key="pg_layers_plus").disabled   # question; locked
+    assert at.checkbox(key="playground:data.features.x1").value and not at.checkbox(
+        key="playground:data.features.x1").disabled                                        # features are free
+    at.checkbox(key="playground:data.features.x1").uncheck()
+    at.checkbox(key="playground:data.features.x2").uncheck()
+    at.checkbox(key="playground:data.features.x1^2").check()
+    at.checkbox(key="playground:data.features.x2^2").check()
+    at.text_input(key="lesson_answer").input("the distance from the centre").run()
+    assert not at.button(key="pg_play").disabled
+    run = at.session_state["playground_run"]
+    run.step(12 * run.steps_to_epoch_end())
+    at.run()
+    try:
+        assert [s.value for s in at.success] == ["Goal reached at epoch 9: test accuracy ≥ 0.95 within 50 epochs, "
+                                                 "with at most 3 parameters."]
+    finally:
+        run.stop()
