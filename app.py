@@ -1,4 +1,5 @@
-"""Entry point: page config, navigation, and the sidebar every page shares. Pages live in pages/."""
+"""Entry point: page config, navigation, and the sidebar every page shares. Pages live in views/ (not pages/:
+Streamlit would also read a pages/ folder as an old-style multipage app, see docs/architecture.md)."""
 import streamlit as st
 
 from playground.run import hold_training
@@ -14,13 +15,13 @@ ABOUT = ("**Neural Network Playground**: stack layers, pick the training setting
 st.set_page_config(page_title="Neural Network Playground", page_icon="🧠", layout="wide", menu_items={"About": ABOUT})
 
 pages = [
-    st.Page("pages/play.py", title="Playground", icon=":material/tune:", url_path="playground", default=True),
-    st.Page("pages/build.py", title="Build", icon=":material/construction:"),
-    st.Page("pages/train.py", title="Train", icon=":material/monitoring:"),
-    st.Page("pages/inspect.py", title="Inspect", icon=":material/biotech:"),
-    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
-    st.Page("pages/lessons.py", title="Lessons", icon=":material/school:"),
-    st.Page("pages/classroom.py", title="Classroom", icon=":material/groups:"),
+    st.Page("views/play.py", title="Playground", icon=":material/tune:", url_path="playground", default=True),
+    st.Page("views/build.py", title="Build", icon=":material/construction:"),
+    st.Page("views/train.py", title="Train", icon=":material/monitoring:"),
+    st.Page("views/inspect.py", title="Inspect", icon=":material/biotech:"),
+    st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("views/lessons.py", title="Lessons", icon=":material/school:"),
+    st.Page("views/classroom.py", title="Classroom", icon=":material/groups:"),
 ]
 # the experiment each page edits (declared by its module); the share link and the sidebar's Share expander follow it
 PAGE_SLOTS = {"playground": play.SLOT, "build": build.SLOT, "train": build.SLOT}

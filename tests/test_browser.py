@@ -296,3 +296,14 @@ def test_a_lesson_link_opens_with_its_controls_hidden_and_locked_and_shows_the_g
         page.get_by_text(re.compile("^Goal: test accuracy ≥ 0.9 within 100 epochs · now")).wait_for(
             timeout=budget.ms())
         page.screenshot(path=str(SHOT.with_name("browser-lesson.png")))
+
+
+def test_a_fresh_servers_first_visit_by_a_deep_link_gets_the_whole_app():
+    """A teacher's first link into a new server is /classroom: it must run app.py (its navigation, its page
+    settings), not the page file alone, as Streamlit does for a pages/ folder beside app.py."""
+    budget = Budget(BUDGET_S)
+    with app_server(REPO / "test-artifacts" / "streamlit-deeplink.log") as fresh, browser_page(budget) as page:
+        page.goto(f"{fresh.url}/classroom", timeout=budget.ms(45))
+        page.get_by_text("Join a class").first.wait_for(timeout=budget.ms(45))
+        nav = page.locator("[data-testid=stSidebarNav]").inner_text(timeout=budget.ms())
+        assert "Playground" in nav and "Classroom" in nav and "play" not in nav.split()

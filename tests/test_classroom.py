@@ -93,7 +93,7 @@ def test_bad_display_names_are_refused(name):
 
 # --- the pages --------------------------------------------------------------------------------------
 
-def page(path: str = "pages/classroom.py") -> AppTest:
+def page(path: str = "views/classroom.py") -> AppTest:
     return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).switch_page(path).run()
 
 
@@ -104,7 +104,7 @@ def student_session(code: str, name: str, secret: str = "") -> AppTest:
     at.text_input(key="class_join_secret").input(secret)
     at.button(key="class_join_submit").click().run()
     assert not at.exception and "class_ticket" in at.session_state
-    return at.switch_page("pages/play.py").run()   # where the join took the browser (AppTest reruns its own page)
+    return at.switch_page("views/play.py").run()   # where the join took the browser (AppTest reruns its own page)
 
 
 def train_in(at: AppTest, epochs: int, solution: bool) -> None:

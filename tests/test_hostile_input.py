@@ -343,7 +343,7 @@ page = st.navigation([st.Page(p, default=p == {page!r}) for p in {pages!r}], pos
 with shared_experiment({slot!r}):
     page.run()
 """
-SLOTS = {"pages/build.py": "main", "pages/train.py": "main", "pages/play.py": "playground"}
+SLOTS = {"views/build.py": "main", "views/train.py": "main", "views/play.py": "playground"}
 FRAME_FILE = ROOT / "_apptest_frame.py"
 
 
@@ -354,7 +354,7 @@ def _frame_file():
 
 
 def _open(page: str, token: str | None = None) -> AppTest:
-    pages = ("pages/play.py", "pages/build.py", "pages/train.py", "pages/inspect.py", "pages/compare.py")
+    pages = ("views/play.py", "views/build.py", "views/train.py", "views/inspect.py", "views/compare.py")
     FRAME_FILE.write_text(FRAME.format(page=page, pages=pages, slot=SLOTS[page]))
     at = AppTest.from_file(str(FRAME_FILE), default_timeout=60)
     if token is not None:
@@ -368,7 +368,7 @@ def _stop_runs(at: AppTest) -> None:
             at.session_state[key].stop()
 
 
-@pytest.mark.parametrize("page", ["pages/build.py", "pages/play.py", "pages/train.py"])
+@pytest.mark.parametrize("page", ["views/build.py", "views/play.py", "views/train.py"])
 def test_a_share_link_naming_a_server_file_is_refused_unopened(marker, page):
     at = _open(page, encode_spec(_server_file_spec(marker)))
     try:
@@ -415,13 +415,13 @@ def test_the_operators_shared_folder_is_readable(tmp_path, monkeypatch):
     (tmp_path / "csv").mkdir()
     table = tmp_path / "csv" / "class.csv"
     table.write_text("a,b,y\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(20)))
-    at = _open("pages/build.py", encode_spec(_server_file_spec(table)))
+    at = _open("views/build.py", encode_spec(_server_file_spec(table)))
     assert not at.exception and not at.warning
     assert at.session_state["spec"].data.path == str(table)
     assert at.selectbox(key="main:data.shared_table").value == "class.csv"
 
 
-@pytest.mark.parametrize("page", ["pages/build.py", "pages/play.py"])
+@pytest.mark.parametrize("page", ["views/build.py", "views/play.py"])
 def test_a_link_with_a_5000_digit_number_shows_a_message(page):
     import base64
     import zlib
@@ -442,7 +442,7 @@ def _page(path: str) -> AppTest:
 
 
 def test_zero_units_is_said_under_the_layer_and_the_summary_keeps_the_valid_stack():
-    at = _page("pages/build.py")
+    at = _page("views/build.py")
     before = at.session_state["spec"]
     at.number_input(key="main:layer0.units").set_value(0).run()
     assert not at.exception
@@ -452,7 +452,7 @@ def test_zero_units_is_said_under_the_layer_and_the_summary_keeps_the_valid_stac
 
 
 def test_a_bad_training_number_is_said_under_its_box():
-    at = _page("pages/train.py")
+    at = _page("views/train.py")
     at.number_input(key="main:train.lr").set_value(0.0).run()
     assert not at.exception
     assert "**Learning rate** must be a number more than 0 and at most 10, got 0.0." in [e.value for e in at.error]
@@ -460,7 +460,7 @@ def test_a_bad_training_number_is_said_under_its_box():
 
 
 def test_csv_before_any_upload_asks_for_a_file_not_a_field_path():
-    at = _page("pages/build.py")
+    at = _page("views/build.py")
     at.selectbox(key="main:data.name").set_value("csv").run()
     assert not at.exception and not at.error
     assert "Upload a CSV file" in at.info[0].value

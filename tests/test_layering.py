@@ -56,12 +56,12 @@ def test_the_checker_itself(source, hits):
 def test_every_module_the_architecture_document_names_exists():
     root = ENGINE.parent
     text = (root / "docs" / "architecture.md").read_text(encoding="utf-8")
-    named = set(re.findall(r"`((?:playground|ui|pages|tests)/[\w/]*(?:\.py)?)`", text))
+    named = set(re.findall(r"`((?:playground|ui|views|tests)/[\w/]*(?:\.py)?)`", text))
     assert len(named) > 20
     assert [p for p in sorted(named) if not (root / p).exists()] == []
 
 
-UI_FILES = sorted((ENGINE.parent / "pages").glob("*.py")) + sorted((ENGINE.parent / "ui").glob("*.py"))
+UI_FILES = sorted((ENGINE.parent / "views").glob("*.py")) + sorted((ENGINE.parent / "ui").glob("*.py"))
 
 
 @pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.name)

@@ -117,7 +117,7 @@ def page(path: str) -> AppTest:
 
 
 def test_the_playground_keeps_training_through_a_learning_rate_change():
-    at = page("pages/play.py")
+    at = page("views/play.py")
     try:
         at.button(key="pg_step").click().run()
         run = at.session_state["playground_run"]
@@ -137,7 +137,7 @@ def test_the_playground_keeps_training_through_a_learning_rate_change():
 
 
 def test_the_train_page_changes_momentum_and_weight_decay_on_the_running_run():
-    at = page("pages/train.py")
+    at = page("views/train.py")
     try:
         at.button(key="train_step").click().run()
         run = at.session_state["run"]

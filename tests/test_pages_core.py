@@ -86,7 +86,7 @@ def epoch_shown(at: AppTest) -> int:
 # --- Playground -------------------------------------------------------------------------------------
 
 def test_playground_opens_ready_to_train_with_diagram_map_and_thumbnails(app):
-    at = app("pages/play.py").run()
+    at = app("views/play.py").run()
     assert not at.exception
     run = at.session_state["playground_run"]
     assert run.state == "ready" and run.exp.spec.data.name == "circle"
@@ -100,7 +100,7 @@ def test_playground_opens_ready_to_train_with_diagram_map_and_thumbnails(app):
 
 
 def test_playground_play_trains_live_and_pause_stops_at_once(app):
-    at = app("pages/play.py").run()
+    at = app("views/play.py").run()
     at.radio(key="playground:data.name").set_value("xor").run()
     at.select_slider(key="playground:train.lr").set_value(0.1).run()
     at.button(key="pg_play").click().run()
@@ -119,7 +119,7 @@ def test_playground_play_trains_live_and_pause_stops_at_once(app):
 
 
 def test_playground_step_trains_one_epoch_and_reset_archives_and_stops_the_thread(app):
-    at = app("pages/play.py").run()
+    at = app("views/play.py").run()
     at.radio(key="playground:data.name").set_value("xor").run()
     at.button(key="pg_step").click().run()
     assert epoch_shown(at) == 1
@@ -150,7 +150,7 @@ def test_playground_step_trains_one_epoch_and_reset_archives_and_stops_the_threa
 
 
 def test_playground_plus_and_minus_buttons_shape_the_network_and_the_init_select_sets_its_weights(app):
-    at = app("pages/play.py").run()
+    at = app("views/play.py").run()
     layers = lambda: [l.units for l in at.session_state["playground_spec"].model.layers]  # noqa: E731
     assert layers() == [4, 2]
     at.button(key="pg_units_1_plus").click().run()
@@ -172,7 +172,7 @@ def test_playground_plus_and_minus_buttons_shape_the_network_and_the_init_select
 
 
 def test_playground_activation_per_layer(app):
-    at = app("pages/play.py").run()
+    at = app("views/play.py").run()
     assert not at.selectbox(key="playground:activation").disabled
     at.checkbox(key="pg_per_layer").check().run()
     assert at.selectbox(key="playground:activation").disabled  # each layer has its own now
@@ -184,7 +184,7 @@ def test_playground_activation_per_layer(app):
 
 
 def test_playground_changing_a_setting_starts_a_new_run_and_keeps_the_settings(app):
-    at = app("pages/play.py").run()
+    at = app("views/play.py").run()
     at.radio(key="playground:data.name").set_value("spiral").run()
     at.button(key="pg_step").click().run()
     first = at.session_state["playground_run"]
@@ -201,7 +201,7 @@ def test_playground_changing_a_setting_starts_a_new_run_and_keeps_the_settings(a
 
 
 def test_playground_with_no_feature_warns_and_keeps_the_last_network(app):
-    at = app("pages/play.py").run()
+    at = app("views/play.py").run()
     at.checkbox(key="playground:data.features.x1").uncheck().run()
     run = at.session_state["playground_run"]
     assert run.exp.spec.data.features == ("x2",)
@@ -212,7 +212,7 @@ def test_playground_with_no_feature_warns_and_keeps_the_last_network(app):
 
 
 def test_playground_regression_set_uses_mse_and_says_so(app):
-    at = app("pages/play.py").run()
+    at = app("views/play.py").run()
     at.radio(key="playground:data.name").set_value("plane").run()
     assert any("regression" in m.value for m in at.sidebar.markdown)
     at.button(key="pg_step").click().run()
@@ -222,7 +222,7 @@ def test_playground_regression_set_uses_mse_and_says_so(app):
 
 
 def test_playground_diverged_run_says_so_and_reset_starts_over(app):
-    at = app("pages/play.py").run()
+    at = app("views/play.py").run()
     at.radio(key="playground:data.name").set_value("plane").run()
     at.select_slider(key="playground:train.lr").set_value(10.0).run()
     at.button(key="pg_play").click().run()
@@ -239,7 +239,7 @@ def test_playground_diverged_run_says_so_and_reset_starts_over(app):
 # --- Build ------------------------------------------------------------------------------------------
 
 def test_build_flat_data_shows_summary_and_the_spec_train_will_use(app):
-    at = app("pages/build.py").run()
+    at = app("views/build.py").run()
     assert not at.exception and not at.error
     summary = at.dataframe[0].value
     assert list(summary["layer"]) == ["input", "dense_0", "dense_1", "output"]
@@ -247,7 +247,7 @@ def test_build_flat_data_shows_summary_and_the_spec_train_will_use(app):
 
 
 def test_build_conv_on_flat_data_names_the_layer_and_keeps_the_stack(app):
-    at = app("pages/build.py").run()
+    at = app("views/build.py").run()
     spec_before = at.session_state["spec"]
     at.selectbox(key="build_add_type").set_value("conv2d").run()
     at.button(key="build_add").click().run()
@@ -272,7 +272,7 @@ def test_build_conv_on_flat_data_names_the_layer_and_keeps_the_stack(app):
 
 
 def test_build_layer_params_come_from_the_registry_and_removing_keeps_the_others(app):
-    at = app("pages/build.py").run()
+    at = app("views/build.py").run()
     at.selectbox(key="build_add_type").set_value("dropout").run()
     at.button(key="build_add").click().run()
     dropout_id = at.session_state["main:layers"][2]["id"]
@@ -285,7 +285,7 @@ def test_build_layer_params_come_from_the_registry_and_removing_keeps_the_others
 
 
 def test_build_regression_data_switches_a_classification_loss(app):
-    at = app("pages/build.py").run()
+    at = app("views/build.py").run()
     at.selectbox(key="main:data.name").set_value("linear").run()
     assert at.session_state["spec"].train.loss == "mse"
 
@@ -294,7 +294,7 @@ def test_build_image_set_not_downloaded_says_what_to_do(app, tmp_path, monkeypat
     monkeypatch.setenv(images.CACHE_ENV, str(tmp_path))
     monkeypatch.setattr(images, "can_reach", lambda url, timeout=0: False)
     build.data_info.clear()
-    at = app("pages/build.py").run()
+    at = app("views/build.py").run()
     at.selectbox(key="main:data.name").set_value("mnist").run()
     assert "needs download" in at.info[0].value and "digits" in at.info[0].value
     at.button(key="build_download").click().run()
@@ -307,7 +307,7 @@ CSV = b"a,b,label\n" + b"".join(f"{i % 7},{(i * 3) % 5},{'yes' if i % 2 else 'no
 
 
 def test_build_csv_upload_trains_on_the_chosen_target(app):
-    at = app("pages/build.py").run()
+    at = app("views/build.py").run()
     at.selectbox(key="main:data.name").set_value("csv").run()
     assert "Upload a CSV" in at.info[0].value
     at.file_uploader(key="build_csv_upload").set_value(("table.csv", CSV, "text/csv")).run()
@@ -320,7 +320,7 @@ def test_build_csv_upload_trains_on_the_chosen_target(app):
 
 
 def test_build_another_csv_offers_its_own_columns(app):
-    at = app("pages/build.py").run()
+    at = app("views/build.py").run()
     at.selectbox(key="main:data.name").set_value("csv").run()
     at.file_uploader(key="build_csv_upload").set_value(("table.csv", CSV, "text/csv")).run()
     other = b"u,v,w\n" + b"".join(f"{i},{i % 3},{i * 0.5}\n".encode() for i in range(30))
@@ -331,7 +331,7 @@ def test_build_another_csv_offers_its_own_columns(app):
 
 
 def test_build_csv_with_a_text_feature_names_the_cell(app):
-    at = app("pages/build.py").run()
+    at = app("views/build.py").run()
     at.selectbox(key="main:data.name").set_value("csv").run()
     at.file_uploader(key="build_csv_upload").set_value(("bad.csv", CSV, "text/csv")).run()
     at.selectbox(key="main:data.target").set_value("a").run()
@@ -351,7 +351,7 @@ def test_save_upload_names_by_content_and_replaces_the_previous_file(tmp_path):
 # --- Train ------------------------------------------------------------------------------------------
 
 def train_page(app, **train) -> AppTest:
-    at = app("pages/train.py")
+    at = app("views/train.py")
     at.session_state["spec"] = ExperimentSpec(
         data=DataSpec("xor", n_samples=200), model=ModelSpec.from_dict({"layers": [
             {"type": "dense", "units": 6, "activation": "tanh"}]}), train=TrainSpec(**train))
@@ -419,7 +419,7 @@ def test_train_invalid_combination_names_the_field_and_disables_start(app):
 
 
 def test_train_divergence_shows_the_engine_message(app):
-    at = app("pages/train.py")
+    at = app("views/train.py")
     at.session_state["spec"] = ExperimentSpec(data=DataSpec("linear", n_samples=100),
                                               train=TrainSpec(loss="mse", lr=10.0, epochs=20))
     at.run()
@@ -435,20 +435,20 @@ def test_train_divergence_shows_the_engine_message(app):
 def test_app_opens_on_the_playground_and_reaches_build_and_train():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
     assert not at.exception and "playground_run" in at.session_state
-    for page in ("pages/build.py", "pages/train.py", "pages/play.py"):
+    for page in ("views/build.py", "views/train.py", "views/play.py"):
         at.switch_page(page).run()
         assert not at.exception, page
 
 
 def test_playground_settings_and_run_survive_a_visit_to_another_page(app):
-    at = app("pages/play.py").run()
+    at = app("views/play.py").run()
     at.radio(key="playground:data.name").set_value("gauss").run()
     at.slider(key="playground:data.train_percent").set_value(70).run()
     at.select_slider(key="playground:train.lr").set_value(0.3).run()
     at.button(key="pg_step").click().run()
     run = at.session_state["playground_run"]
-    at.switch_page("pages/build.py").run()
-    at.switch_page("pages/play.py").run()
+    at.switch_page("views/build.py").run()
+    at.switch_page("views/play.py").run()
     assert not at.exception
     assert at.session_state["playground_run"] is run and epoch_shown(at) == 1
     assert at.radio(key="playground:data.name").value == "gauss"
@@ -457,7 +457,7 @@ def test_playground_settings_and_run_survive_a_visit_to_another_page(app):
 
 
 def test_playground_draws_its_own_data_from_the_set_on_screen_and_trains_on_it(app):
-    at = app("pages/play.py").run()
+    at = app("views/play.py").run()
     at.radio(key="playground:data.name").set_value("points").run()
     assert not at.exception
     board = at.session_state["playground:board"]
@@ -477,7 +477,7 @@ def test_playground_draws_its_own_data_from_the_set_on_screen_and_trains_on_it(a
 
 
 def test_playground_a_clicked_links_weight_is_shown_and_a_typed_one_set_exactly_and_recorded(app):
-    at = app("pages/play.py").run()
+    at = app("views/play.py").run()
     run = at.session_state["playground_run"]
     weight = run.exp.model.dense_layers()[1].weight
     at.session_state["pg_link"], at.session_state["pg_link_value"] = (1, 1, 3), 0.0   # what a click on it sets
@@ -498,7 +498,7 @@ def test_playground_a_clicked_links_weight_is_shown_and_a_typed_one_set_exactly_
 
 
 def test_playground_step_by_step_shows_each_phase_of_one_step_then_takes_it(app):
-    at = app("pages/play.py").run()
+    at = app("views/play.py").run()
     run = at.session_state["playground_run"]
     at.toggle(key="pg_anatomy").set_value(True).run()
     shown = []

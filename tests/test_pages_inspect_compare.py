@@ -75,7 +75,7 @@ def charts(at: AppTest) -> dict[str, go.Figure]:
 
 
 def test_inspect_without_a_run_points_to_training(app):
-    at = app("pages/inspect.py")
+    at = app("views/inspect.py")
     assert not at.exception
     assert "Playground" in at.info[0].value and "Train" in at.info[0].value and not at.get("plotly_chart") \
         and not at.get("bidi_component")
@@ -83,7 +83,7 @@ def test_inspect_without_a_run_points_to_training(app):
 
 def test_inspect_shows_health_histograms_and_gradient_flow(app, trained):
     run = trained({**XOR, "train": {"telemetry_every": 10}}, 75)  # three epochs
-    at = app("pages/inspect.py", run=run)
+    at = app("views/inspect.py", run=run)
     assert not at.exception
     assert "epoch 3 of 100" in at.caption[0].value and "No training problems" in at.success[0].value
     figs = charts(at)
@@ -108,7 +108,7 @@ def test_inspect_shows_health_histograms_and_gradient_flow(app, trained):
 
 def test_inspect_follows_a_run_that_is_training(app, trained):
     run = trained({**XOR, "train": {"epochs": 100_000}}, 30).start()  # far more than the test lasts
-    at = app("pages/inspect.py", run=run)
+    at = app("views/inspect.py", run=run)
     assert not at.exception and at.caption[0].value.startswith("Run running")
     run.stop()
     at.run()
@@ -116,7 +116,7 @@ def test_inspect_follows_a_run_that_is_training(app, trained):
 
 
 def test_inspect_regression_run_has_no_class_views(app, trained):
-    at = app("pages/inspect.py", run=trained({"data": {"name": "plane"}, "train": {"loss": "mse"}}, 30))
+    at = app("views/inspect.py", run=trained({"data": {"name": "plane"}, "train": {"loss": "mse"}}, 30))
     headers = [h.value for h in at.subheader]
     assert not at.exception and "Gradient flow" in headers and "Confusion matrix" not in headers
 
@@ -128,13 +128,13 @@ def test_inspect_shows_flags_with_their_fix(app, track):
     with torch.no_grad():
         run.exp.model.dense_0[0].bias.fill_(-10.0)  # every unit of the first layer starts dead
     run.step(60)
-    at = app("pages/inspect.py", run=run)
+    at = app("views/inspect.py", run=run)
     assert "Dead ReLUs" in at.error[0].value and "dense_0: 100%" in at.error[0].value
     assert "Try:" in at.error[0].value and "leaky_relu" in at.error[0].value
 
 
 def test_inspect_image_run_shows_filters_activation_maps_and_confusion(app, trained):
-    at = app("pages/inspect.py", run=trained(DIGITS_CONV, 60))
+    at = app("views/inspect.py", run=trained(DIGITS_CONV, 60))
     assert not at.exception
     figs = charts(at)
     assert figs["conv2d_0: 4 filters"].data[0].z.shape == (7, 7)      # 2x2 grid of 3x3 kernels, 1-pixel gaps
@@ -162,12 +162,12 @@ def finished(name: str, lr: float, epochs: int = 2) -> FinishedRun:
 
 
 def test_compare_without_runs_says_how_to_get_some(app):
-    at = app("pages/compare.py")
+    at = app("views/compare.py")
     assert not at.exception and "No runs to compare" in at.info[0].value
 
 
 def test_compare_two_finished_runs_and_the_current_one(app, trained):
-    at = app("pages/compare.py", finished_runs=[finished("run 1", 0.03), finished("run 2", 0.1, epochs=3)],
+    at = app("views/compare.py", finished_runs=[finished("run 1", 0.03), finished("run 2", 0.1, epochs=3)],
              run=trained(XOR, 25))
     assert not at.exception
     runs = at.multiselect(key="compare_runs")

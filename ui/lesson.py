@@ -18,7 +18,7 @@ from .share import encode_json, inflate
 
 LESSON_PARAM, COURSE_PARAM = "lesson", "course"   # ?lesson=<token of its JSON>, ?course=<built-in lesson id>
 ANSWER_KEY, HINTS_KEY = "lesson_answer", "lesson_hints_shown"
-PAGES = {session.PLAYGROUND: "pages/play.py", session.MAIN: "pages/build.py"}
+PAGES = {session.PLAYGROUND: "views/play.py", session.MAIN: "views/build.py"}
 
 
 def slot_of(lesson: Lesson) -> str:

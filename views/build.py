@@ -44,7 +44,7 @@ def show_model(spec: ExperimentSpec, data: DataSpec, layers: list[dict], init: s
     st.dataframe(summary, hide_index=True, width="stretch")
     st.caption(f"{summary['params'].sum():,} parameters · {info['task']} · {info['n_train']:,} training and "
                f"{info['n_test']:,} test examples · loss {candidate.train.loss}")
-    st.page_link("pages/train.py", label="Train this network", icon=":material/monitoring:")
+    st.page_link("views/train.py", label="Train this network", icon=":material/monitoring:")
 
 
 st.title("Build")

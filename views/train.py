@@ -74,7 +74,7 @@ spec = session.get_spec(SLOT).latest()  # the settings in force, changes made wh
 n_hidden = len(spec.model.layers)
 st.caption(f"Training **{spec.data.name}** with {n_hidden} hidden layer{'s' * (n_hidden != 1)} "
            f"({', '.join(layer.type for layer in spec.model.layers) or 'output layer only'}).")
-st.page_link("pages/build.py", label="Change the data or the layers on Build", icon=":material/construction:")
+st.page_link("views/build.py", label="Change the data or the layers on Build", icon=":material/construction:")
 settings, main = st.columns([1, 2], gap="large")
 with settings, st.container(height=720, border=False):
     train, seed, spec_ok = train_controls(spec.train, spec.seed, SLOT)
