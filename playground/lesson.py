@@ -25,6 +25,7 @@ GOAL_OPS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operato
 GOAL_METRICS = tuple(c for c in METRIC_COLUMNS if c not in ("epoch", "step"))
 MAX_TEXT = {"title": 120, "prompt": 2_000, "question": 500, "hint": 500}
 MAX_HINTS = 10
+LESSON_PAGES = ("playground", "train")   # where a lesson runs: the Playground, or Build and Train
 
 
 def control_names() -> tuple[str, ...]:
@@ -112,6 +113,7 @@ class Lesson:
     hide: tuple[str, ...] = ()             # controls not shown (their values stay the experiment's)
     lock: tuple[str, ...] = ()             # controls shown but not changeable
     solution: ExperimentSpec | None = None  # an experiment that meets the goal
+    page: str | None = None                # "playground" or "train"; default: the Playground if it can show it
 
     @classmethod
     def from_dict(cls, d: Any) -> "Lesson":
@@ -125,6 +127,10 @@ class Lesson:
                                                                            MAX_TEXT["question"]),
                   "experiment": _experiment("experiment", d["experiment"]), "goal": Goal.from_dict(d["goal"]),
                   "solution": None if d.get("solution") is None else _experiment("solution", d["solution"])}
+        page = d.get("page")
+        if page is not None and page not in LESSON_PAGES:
+            _fail("page", f"unknown page {quote(page)}; choose one of {', '.join(LESSON_PAGES)}")
+        values["page"] = page
         hints = d.get("hints", [])
         if not isinstance(hints, list) or len(hints) > MAX_HINTS:
             _fail("hints", f"must be a list of at most {MAX_HINTS} texts")
@@ -162,6 +168,8 @@ class Lesson:
             d["question"] = self.question
         if self.solution is not None:
             d["solution"] = self.solution.to_dict()
+        if self.page is not None:
+            d["page"] = self.page
         return d
 
     def to_json(self) -> str:

@@ -175,3 +175,16 @@ def test_a_lesson_link_runs_to_its_goal_and_says_so():
                                                  "with at most 3 parameters."]
     finally:
         run.stop()
+
+
+def test_a_train_page_lesson_opens_on_build_and_train_with_its_locks():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params["course"] = "10-schedules"
+    at.run()
+    assert not at.exception
+    assert any("runs on the Build and Train pages" in i.value for i in at.info)     # said on the Playground
+    assert at.session_state["spec"] == course()["10-schedules"].experiment
+    at.switch_page("views/train.py").run()
+    assert not at.exception and at.number_input(key="main:train.lr").disabled       # locked: the rate stays 3
+    assert not at.selectbox(key="main:train.schedule").disabled                      # what the lesson is about
+    assert at.button(key="train_start").disabled                                     # the question first

@@ -22,6 +22,9 @@ PAGES = {session.PLAYGROUND: "views/play.py", session.MAIN: "views/build.py"}
 
 
 def slot_of(lesson: Lesson) -> str:
+    """Where the lesson runs: the page it names, else the Playground if the Playground can show it."""
+    if lesson.page is not None:
+        return session.PLAYGROUND if lesson.page == "playground" else session.MAIN
     return session.PLAYGROUND if fits_playground(lesson.experiment) else session.MAIN
 
 
