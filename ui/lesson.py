@@ -107,6 +107,12 @@ def panel(slot: str) -> None:
         if shown < len(current.hints):
             st.button(f"Show a hint ({shown + 1} of {len(current.hints)})", key="lesson_hint",
                       on_click=st.session_state.__setitem__, args=(HINTS_KEY, shown + 1), type="tertiary")
+        with st.container(horizontal=True, vertical_alignment="center"):
+            lesson_id = st.session_state.get("lesson_id")
+            query = f"{COURSE_PARAM}={lesson_id}" if lesson_id else f"{LESSON_PARAM}={link_token(current)}"
+            st.markdown(f"[This lesson's link](./?{query})", help="copy it to give the lesson to someone")
+            st.download_button("Download this lesson (JSON)", current.to_json(), "lesson.json", "application/json",
+                               key="lesson_download", type="tertiary")
         if current.solution is not None:
             with st.expander("Solution (for the teacher)"):
                 st.button("Load the solution's settings", key="lesson_solution", on_click=_load_solution,
