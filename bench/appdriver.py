@@ -8,25 +8,23 @@ Playwright download.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:   # run as `python bench/liveview.py` from bench/, deploy/ is beside it
+    sys.path.insert(0, str(REPO))
+from deploy.serve import STREAMLIT_FLAGS, stop, wait_healthy  # noqa: E402
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-# A served app never needs to watch its source: the watcher walked the whole repo (a .venv included) on
-# every inotify overflow and took most of a core while other files changed.
-SERVER_FLAGS = ["--server.headless", "true", "--browser.gatherUsageStats", "false",
-                "--server.fileWatcherType", "none"]
 RUN_THREAD = "playground-run"   # playground.run names its worker threads so
 
 # Page readers, evaluated in the browser. The epoch is the Playground's "Epoch" metric; the loss chart
@@ -93,21 +91,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with code {proc.returncode} before serving")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.read().strip() == b"ok":
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise TimeoutError(f"streamlit did not answer {url}/_stcore/health within {timeout:.0f} s")
-
-
 @contextmanager
 def app_server(log: Path, env: dict[str, str] | None = None, flags: list[str] | None = None,
                timeout: float = 60.0, repo: Path = REPO) -> Iterator[Server]:
@@ -117,25 +100,15 @@ def app_server(log: Path, env: dict[str, str] | None = None, flags: list[str] | 
     url = f"http://127.0.0.1:{port}"
     log.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
-           "--server.port", str(port), *SERVER_FLAGS, *(flags or [])]
+           "--server.port", str(port), *STREAMLIT_FLAGS, *(flags or [])]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=repo, env={**os.environ, **(env or {})}, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        _wait_healthy(url, proc, timeout)
+        wait_healthy(url, [proc], timeout)
         yield Server(url, proc.pid, log)
     finally:
-        _stop(proc)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+        stop(proc)
 
 
 def threads_named(pid: int, name: str = RUN_THREAD) -> int:

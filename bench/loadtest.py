@@ -1,6 +1,6 @@
 """Classroom load test: one `streamlit run app.py`, N students pressing Play on the Playground at once.
 
-    python bench/loadtest.py [--sessions 30] [--browsers 1] [--seconds 60] [--class]
+    python bench/loadtest.py [--sessions 30] [--browsers 1] [--seconds 60] [--class] [--processes 1]
                              [--env PLAYGROUND_MAX_ACTIVE_RUNS=1] [--option runner.postScriptGC=false]
 
 With --class, the students are a class (playground.classroom, SQLite): each joins it through its own link
@@ -28,12 +28,15 @@ import os
 import random
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.wire import WireSession  # noqa: E402
-from bench.appdriver import (CHROMIUM, CHROMIUM_ARGS, EPOCH_JS, REPO, Server, app_server,  # noqa: E402
+from deploy.serve import serve  # noqa: E402
+from bench.appdriver import (CHROMIUM, CHROMIUM_ARGS, EPOCH_JS, REPO, app_server, free_port,  # noqa: E402
                              browser_cpu_seconds, cpu_seconds, machine_busy_seconds, rss_mb, threads_cpu_seconds,
                              threads_named, wait_threads_gone)
 
@@ -106,13 +109,14 @@ async def browser_student(browser, url: str, loaded: asyncio.Barrier, args, me: 
         await context.close()
 
 
-async def wire_student(url: str, loaded: asyncio.Barrier, args, me: Student, query: str = "") -> None:
+async def wire_student(url: str, loaded: asyncio.Barrier, args, me: Student, query: str = "",
+                       cookie: str | None = None) -> None:
     """A protocol session doing what _play does in a browser: Play, then Pause/Play now and then."""
     session, listener = None, None
     try:
         try:
             t0 = time.perf_counter()
-            session = await WireSession.open(url, query)
+            session = await WireSession.open(url, query, cookie)   # the cookie: a proxy's routing (--processes)
             listener = asyncio.create_task(session.listen())
             await session.wait_button("Play", args.timeout)
             me.load_s = time.perf_counter() - t0
@@ -173,11 +177,14 @@ async def teacher(browser, url: str, code: str, key: str, loaded: asyncio.Barrie
         await context.close()
 
 
-async def sample_server(server: Server, samples: list[dict], stop: asyncio.Event) -> None:
+async def sample_server(pids: list[int], samples: list[dict], stop: asyncio.Event) -> None:
+    """Every second: the server processes' memory, CPU and training threads, summed."""
     while not stop.is_set():
-        samples.append({"t": time.monotonic(), "rss_mb": rss_mb(server.pid), "cpu_s": cpu_seconds(server.pid),
+        samples.append({"t": time.monotonic(), "rss_mb": sum(rss_mb(p) for p in pids),
+                        "cpu_s": sum(cpu_seconds(p) for p in pids),
                         "browser_cpu_s": browser_cpu_seconds(), "machine_cpu_s": machine_busy_seconds(),
-                        "run_threads": threads_named(server.pid), "train_cpu": threads_cpu_seconds(server.pid),
+                        "run_threads": sum(threads_named(p) for p in pids),
+                        "train_cpu": {t: c for p in pids for t, c in threads_cpu_seconds(p).items()},
                         "client_cpu_s": time.process_time()})
         try:
             await asyncio.wait_for(stop.wait(), 1.0)
@@ -185,16 +192,16 @@ async def sample_server(server: Server, samples: list[dict], stop: asyncio.Event
             pass
 
 
-async def drive(server: Server, args, klass: tuple[str, str] | None = None
+async def drive(url: str, pids: list[int], args, klass: tuple[str, str] | None = None
                 ) -> tuple[list[Student], list[dict], float, list[float], list[str]]:
     """All students at once (with `klass`, (code, key): a class, and its teacher's view open); returns them, the
     server samples, the RSS before anyone connected, and the teacher's view's ages and errors."""
     from playwright.async_api import async_playwright
 
-    idle_rss = rss_mb(server.pid)
+    idle_rss = sum(rss_mb(p) for p in pids)
     samples: list[dict] = []
     stop = asyncio.Event()
-    sampler = asyncio.create_task(sample_server(server, samples, stop))
+    sampler = asyncio.create_task(sample_server(pids, samples, stop))
     students = [Student(browser=i < args.browsers) for i in range(args.sessions)]
     loaded = asyncio.Barrier(args.sessions + (klass is not None))
     links = [f"join={klass[0]}&name=student{i + 1}" if klass else "" for i in range(args.sessions)]
@@ -205,11 +212,11 @@ async def drive(server: Server, args, klass: tuple[str, str] | None = None
         if args.browsers or klass:
             browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=60_000)
         try:
-            watching = [teacher(browser, server.url, *klass, loaded, args, ages, errors)] if klass else []
+            watching = [teacher(browser, url, *klass, loaded, args, ages, errors)] if klass else []
             await asyncio.wait_for(asyncio.gather(*watching, *(
-                browser_student(browser, f"{server.url}/?{link}", loaded, args, s) if s.browser
-                else wire_student(server.url, loaded, args, s, link) for s, link in zip(students, links))),
-                args.max_seconds)
+                browser_student(browser, f"{url}/?{link}", loaded, args, s) if s.browser
+                else wire_student(url, loaded, args, s, link, f"pg_route=student{i}")
+                for i, (s, link) in enumerate(zip(students, links)))), args.max_seconds)
         finally:
             if browser is not None:
                 await browser.close()
@@ -307,6 +314,19 @@ def report(r: dict) -> None:
           f"(waited {left['seconds_to_end']:.1f} s)")
 
 
+@contextmanager
+def _servers(args, env: dict, flags: list[str]) -> Iterator[tuple[str, list[int]]]:
+    """(the address students open, the server processes' pids): one `streamlit run`, or --processes of them
+    behind nginx (deploy/serve.py)."""
+    logs = REPO / "test-artifacts"
+    if args.processes == 1:
+        with app_server(logs / "loadtest-streamlit.log", env=env, flags=flags) as server:
+            yield server.url, [server.pid]
+    else:
+        with serve(args.processes, free_port(), env=env, flags=flags, log_dir=logs / "loadtest-serve") as served:
+            yield served.url, served.pids
+
+
 def _new_class() -> tuple:
     """A fresh SQLite class doing the first lesson (its question dropped: Play must not wait for an answer)."""
     from dataclasses import replace
@@ -340,6 +360,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--env", action="append", default=[], help="server environment, KEY=VALUE (repeatable)")
     p.add_argument("--option", action="append", default=[], help="streamlit option, name=value (repeatable)")
     p.add_argument("--out", type=Path, help="also write the result as JSON here")
+    p.add_argument("--processes", type=int, default=1,
+                   help="server processes; more than one: behind nginx, as deploy/serve.py serves a class")
     p.add_argument("--class", dest="klass", action="store_true",
                    help="the students are a class doing a lesson, with the teacher's view open")
     args = p.parse_args(argv)
@@ -351,9 +373,10 @@ def main(argv: list[str] | None = None) -> dict:
     if args.klass:
         store, klass, url = _new_class()
         env["PLAYGROUND_DATABASE_URL"] = url
-    with app_server(REPO / "test-artifacts" / "loadtest-streamlit.log", env=env, flags=flags) as server:
-        students, samples, idle_rss, ages, errors = asyncio.run(drive(server, args, klass))
-        left, gone_s = wait_threads_gone(server.pid, timeout=15.0)
+    with _servers(args, env, flags) as (url, pids):
+        students, samples, idle_rss, ages, errors = asyncio.run(drive(url, pids, args, klass))
+        gone = [wait_threads_gone(pid, timeout=15.0) for pid in pids]
+        left, gone_s = sum(n for n, _ in gone), max(t for _, t in gone)
         result = summarise(students, samples, idle_rss, left, gone_s, _playground_steps_per_epoch(), args)
     if store is not None:
         _, names, runs = store.class_runs(*klass)

@@ -28,10 +28,12 @@ class WireSession:
         self._timers: dict[str, asyncio.Task] = {}
 
     @classmethod
-    async def open(cls, url: str, query: str = "") -> "WireSession":
-        """A session on the app at `url`, opened as from an address with `query` (e.g. "join=ABC&name=x")."""
+    async def open(cls, url: str, query: str = "", cookie: str | None = None) -> "WireSession":
+        """A session on the app at `url`, opened as from an address with `query` (e.g. "join=ABC&name=x"),
+        sending `cookie` (a proxy routes a browser by its cookie: deploy/nginx.conf.template)."""
         ws = await websockets.connect(url.replace("http://", "ws://") + "/_stcore/stream",
-                                      subprotocols=["streamlit"], max_size=None, open_timeout=30)
+                                      subprotocols=["streamlit"], max_size=None, open_timeout=30,
+                                      additional_headers={"Cookie": cookie} if cookie else None)
         session = cls(ws)
         session.query = query
         await session.rerun()

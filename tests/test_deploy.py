@@ -1,0 +1,92 @@
+"""Several server processes behind nginx (deploy/): each browser stays on one process, the processes share a
+class through its database. The nginx config is checked here; the rest starts real servers (slow), and needs
+Debian's nginx (.ci/run installs it): skipped without it, except in CI."""
+import asyncio
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bench.appdriver import free_port, threads_named
+from bench.wire import WireSession
+from deploy.serve import NGINX, nginx_config, serve
+from playground.classroom import Store
+from playground.lesson import course
+
+
+def test_the_nginx_config_lists_every_process_and_routes_by_a_cookie(tmp_path):
+    config = nginx_config(["127.0.0.1:8502", "10.0.0.7:8502"], "0.0.0.0:8501", tmp_path)
+    assert re.findall(r"server (\S+) max_fails=0;", config) == ["127.0.0.1:8502", "10.0.0.7:8502"]
+    assert "hash $pg_route consistent;" in config and "listen 0.0.0.0:8501;" in config
+    assert "@" not in config.replace("@names@", "")          # every placeholder filled in
+    if Path(NGINX).exists():                                   # and nginx itself accepts it
+        (tmp_path / "nginx.conf").write_text(config)
+        checked = subprocess.run([NGINX, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+                                 capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stderr
+
+
+needs_nginx = pytest.mark.skipif(not Path(NGINX).exists() and os.environ.get("CI") != "true",
+                                 reason="nginx not installed (apt-get install -y nginx-light); runs in CI")
+
+
+async def play(url: str, cookie: str) -> WireSession:
+    session = await WireSession.open(url, cookie=cookie)
+    asyncio.ensure_future(session.listen())
+    await session.wait_button("Play", 60)
+    await session.click("Play", "Pause", 60)
+    return session
+
+
+@pytest.mark.slow
+@needs_nginx
+def test_each_browser_stays_on_one_process_and_browsers_spread_over_the_processes(tmp_path):
+    with serve(2, free_port(), log_dir=tmp_path / "logs") as served:
+        async def scenario() -> tuple[list[int], list[int], list[int]]:
+            first = [await play(served.url, "pg_route=student0")]
+            await asyncio.sleep(0.5)
+            alone = [threads_named(pid) for pid in served.pids]
+            first.append(await play(served.url, "pg_route=student0"))     # the same browser again
+            await asyncio.sleep(0.5)
+            again = [threads_named(pid) for pid in served.pids]
+            others = [await play(served.url, f"pg_route=student{i}") for i in range(1, 9)]
+            await asyncio.sleep(0.5)
+            spread = [threads_named(pid) for pid in served.pids]
+            for session in first + others:
+                await session.close()
+            return alone, again, spread
+
+        alone, again, spread = asyncio.run(scenario())
+    assert sorted(alone) == [0, 1] and again == [2 * n for n in alone]    # both runs on that browser's process
+    assert sum(spread) == 10 and min(spread) >= 2, spread                 # and the class on both processes
+
+
+@pytest.mark.slow
+@needs_nginx
+def test_a_class_joined_through_the_proxy_is_one_class_in_one_database(tmp_path):
+    """Students on either process join the same class and save their runs where the teacher reads them."""
+    url = f"sqlite:///{tmp_path / 'class.sqlite'}"
+    store = Store(url)
+    code, key = store.create_class(course()["04-learning-rate-too-low"])    # a lesson with no question
+    with serve(2, free_port(), env={"PLAYGROUND_DATABASE_URL": url}, log_dir=tmp_path / "logs") as served:
+        async def scenario() -> list[int]:
+            sessions = []
+            for i in range(6):
+                session = await WireSession.open(served.url, query=f"join={code}&name=student{i}",
+                                                 cookie=f"pg_route=student{i}")
+                asyncio.ensure_future(session.listen())
+                await session.wait_button("Play", 60)
+                await session.click("Play", "Pause", 60)
+                sessions.append(session)
+            await asyncio.sleep(6)                                 # runs are saved every ~2 s
+            counts = [threads_named(pid) for pid in served.pids]
+            for s in sessions:
+                await s.close()
+            return counts
+
+        counts = asyncio.run(scenario())
+    assert min(counts) >= 1, counts                                 # students on both processes
+    _, names, runs = store.class_runs(code, key)
+    assert sorted(names) == [f"student{i}" for i in range(6)] and len(runs) == 6
