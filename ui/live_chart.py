@@ -125,20 +125,28 @@ class ChartClick:
 _live_chart = st.components.v2.component("playground_live_chart", js=_JS, isolate_styles=False)
 
 
-def live_chart(fig: go.Figure, key: str, config: dict | None = None,
+def figure_json(fig: go.Figure, key: str, revision: object = None) -> str:
+    """`fig` as live_chart sends it: its JSON, keeping the user's zoom while `revision` is the same. A figure that
+    never changes can be serialised once with this and passed to live_chart as the string."""
+    fig.layout["uirevision"] = f"{key}:{revision}"
+    return fig.to_json()
+
+
+def live_chart(fig: go.Figure | str, key: str, config: dict | None = None,
                on_click: Callable[[ChartClick], bool | None] | None = None, preview_in: str | None = None,
                revision: object = None) -> None:
-    """Draw `fig` in the chart `key`, updating it in place if the page already shows it. `on_click(click)`,
-    if given, is called (as a widget's callback, before the rerun) with where a click fell; if it returns
-    True, the whole page runs again (for what it changed outside the chart's fragment). With `preview_in`
+    """Draw `fig` (a figure, or figure_json's string) in the chart `key`, updating it in place if the page
+    already shows it. `on_click(click)`, if given, is called (as a widget's callback, before the rerun) with
+    where a click fell; if it returns True, the whole page runs again (for what it changed outside the
+    chart's fragment). With `preview_in`
     (another live chart's key), hovering a point whose customdata is an image index of `fig` shows that
     image in that chart. The user's zoom and hover stay while `revision` does (default: as long as the chart
     is shown; give the run, so that a new run's curves are not drawn in the old one's axes)."""
     if st.session_state.pop(f"{key}:rerun_app", False):
         st.rerun(scope="app")
-    fig.layout["uirevision"] = f"{key}:{revision}"
-    data = {"figure": fig.to_json(), "config": {"responsive": True, **(config or {})},
-            "clickable": on_click is not None, "preview_in": preview_in}
+    data = {"figure": fig if isinstance(fig, str) else figure_json(fig, key, revision),
+            "config": {"responsive": True, **(config or {})}, "clickable": on_click is not None,
+            "preview_in": preview_in}
     if on_click is None:
         _live_chart(key=key, data=data)
     else:
