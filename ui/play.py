@@ -17,14 +17,13 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from playground import ExperimentSpec, Run, Snapshot, SpecError, registry
+from playground import ExperimentSpec, Run, Snapshot, SpecError, drawn, registry
 from playground.charts import (dataset_thumbnails, decision_boundary_figure, link_at, link_name, loss_figure,
                                network_diagram, thumbnail_at)
-from playground import drawn
 from playground.charts.theme import CLASS_COLOUR_NAMES
 from playground.data import (DATASETS, DRAWN, MAX_DRAWN_CLASSES, MAX_DRAWN_POINTS, MIN_DRAWN_POINTS, TOY_DATASETS,
                              TOY_FEATURES)
-from playground.data.toy import make_toy
+from playground.data.toy import PLANE_HALF_WIDTH, make_toy
 from playground.plane import decision_grid, diagram_view, toy_points
 from playground.play_settings import MAX_HIDDEN_LAYERS, MAX_UNITS, PlaySettings
 from playground.registry import RANGES
@@ -379,14 +378,15 @@ def draw_network_and_output(run: Run, snap: Snapshot, show_test: bool, discretiz
 def draw_output(run: Run, snap: Snapshot, show_test: bool, discretize: bool, board: drawn.Board | None = None) -> None:
     """Losses, the decision map with the data on top, the loss curve and the run's status. While drawing
     (`board`), a click on the map adds or erases a point, every drawn point shows (train and test), and
-    a board the run cannot train on yet (fewer than 2 points) shows over the last run's map."""
+    a board the run does not train on yet (too few points) shows over the last run's map, on the whole plane."""
     data = run.read(toy_points)
     if board is not None:
         show_test = True
         if run.spec.data.points != board:
             labels = np.array([p[2] for p in board], dtype=np.float32)
             data = replace(data, train=np.array([p[:2] for p in board], np.float32).reshape(-1, 2),
-                           train_labels=labels, test=np.zeros((0, 2), np.float32), test_labels=labels[:0])
+                           train_labels=labels, test=np.zeros((0, 2), np.float32), test_labels=labels[:0],
+                           extent=PLANE_HALF_WIDTH)
     grid = run.read(decision_grid, GRID, data.extent)
     last = snap.history.iloc[-1] if len(snap.history) else None
     st.markdown(f"Test loss **{last.test_loss:.3f}** · Training loss **{last.train_loss:.3f}**"
