@@ -60,6 +60,7 @@ class Goal:
     value: float
     within_epochs: int | None = None  # reached by this epoch, or not at all
     max_params: int | None = None     # with a network of at most this many parameters
+    at_end: bool = False              # judged at the run's last epoch, once it has ended (early stopping's goals)
 
     @classmethod
     def from_dict(cls, d: Any, path: str = "goal") -> "Goal":
@@ -75,26 +76,33 @@ class Goal:
             v = d.get(name)
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
                 _fail(f"{path}.{name}", f"must be a positive integer, got {quote(v)}")
-        return cls(metric, op, float(value), d.get("within_epochs"), d.get("max_params"))
+        if not isinstance(d.get("at_end", False), bool):
+            _fail(f"{path}.at_end", f"must be true or false, got {quote(d['at_end'])}")
+        return cls(metric, op, float(value), d.get("within_epochs"), d.get("max_params"), d.get("at_end", False))
 
     def to_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) not in (None, False)}
 
     def describe(self) -> str:
         """"test loss ≤ 0.1 within 300 epochs, with at most 50 parameters"."""
         words = f"{self.metric.replace('_', ' ')} {self.op.replace('<=', '≤').replace('>=', '≥')} {self.value:g}"
+        if self.at_end:
+            words += " when the run ends"
         if self.within_epochs:
             words += f" within {self.within_epochs:,} epochs"
         if self.max_params:
             words += f", with at most {self.max_params:,} parameters"
         return words
 
-    def status(self, history: pd.DataFrame, n_params: int) -> GoalStatus:
-        """Where a run with this per-epoch `history` (metrics.csv's columns) stands against the goal."""
+    def status(self, history: pd.DataFrame, n_params: int, ended: bool = False) -> GoalStatus:
+        """Where a run with this per-epoch `history` (metrics.csv's columns) stands against the goal; `ended`:
+        the run will train no more (an `at_end` goal is judged only then, on its last epoch)."""
         rows = history if self.within_epochs is None else history[history["epoch"] <= self.within_epochs]
         values = pd.to_numeric(rows[self.metric], errors="coerce") if len(rows) else pd.Series(dtype=float)
         values = values.dropna()
-        met = values[[GOAL_OPS[self.op](v, self.value) for v in values]]
+        judged = values.iloc[-1:] if self.at_end and ended and len(rows) == len(history) else values.iloc[:0]
+        met = (judged if self.at_end else values)
+        met = met[[GOAL_OPS[self.op](v, self.value) for v in met]]
         reached = int(rows.loc[met.index[0], "epoch"]) if len(met) else None
         best = (values.min() if self.op in ("<=", "<") else values.max()) if len(values) else None
         current = float(values.iloc[-1]) if len(values) else None

@@ -18,7 +18,7 @@ def test_the_course_has_at_least_eight_lessons_each_with_a_solution():
 def reaches(lesson: Lesson, spec) -> bool:
     exp = Experiment(spec)
     history = exp.fit(lesson.goal.within_epochs or 300)
-    return lesson.goal.status(history, exp.model.num_params()).reached
+    return lesson.goal.status(history, exp.model.num_params(), exp.done).reached
 
 
 @pytest.mark.parametrize("name", list(COURSE))
@@ -33,6 +33,16 @@ def test_a_lesson_round_trips_through_json():
     assert Lesson.from_json(lesson.to_json()) == lesson
     assert lesson.restricts("model.layers", "lock") and lesson.restricts("model.layers[0].units", "lock")
     assert not lesson.restricts("data.features.x1", "lock")
+
+
+def test_a_goal_at_the_end_is_judged_on_the_last_epoch_once_the_run_has_ended():
+    history = pd.DataFrame({"epoch": [1, 2, 3], "test_loss": [0.5, 0.1, 0.6]})
+    goal = Goal("test_loss", "<=", 0.2, within_epochs=10, at_end=True)
+    assert not goal.status(history.iloc[:2], 10, ended=False).reached     # 0.1, but the run goes on
+    assert goal.status(history.iloc[:2], 10, ended=True).reached_at == 2  # it stopped there
+    assert not goal.status(history, 10, ended=True).reached               # it ended at 0.6
+    assert not goal.status(pd.concat([history] * 4, ignore_index=True).assign(epoch=range(1, 13)), 10,
+                           ended=True).reached                            # ended after its 10 epochs
 
 
 def test_goal_status_gives_the_first_epoch_within_the_budget_and_the_best_value():

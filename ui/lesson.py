@@ -131,7 +131,7 @@ def goal_progress(run: Run, snap: Snapshot, slot: str) -> GoalStatus | None:
     if current is None or slot_of(current) != slot:
         return None
     goal = current.goal
-    status = goal.status(snap.history, run.read(_num_params))
+    status = goal.status(snap.history, run.read(_num_params), snap.done)
     if status.reached:
         st.success(f"Goal reached at epoch {status.reached_at:,}: {goal.describe()}.", icon=":material/flag:")
     elif not status.params_ok:
@@ -147,7 +147,8 @@ def _progress_bar(goal: Goal, status: GoalStatus, snap: Snapshot) -> None:
     late = goal.within_epochs is not None and snap.epoch >= goal.within_epochs
     st.progress(_fraction(goal, status.best),
                 text=f"Goal: {goal.describe()} · now {status.current:.3g}, best {status.best:.3g}"
-                     + (" · not reached in time: change something and start again" if late else ""))
+                     + (" · not reached in time: change something and start again" if late or snap.done else "")
+                     + (" · judged when the run ends" if goal.at_end and not snap.done else ""))
 
 
 def _fraction(goal: Goal, best: float) -> float:
