@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from playground import Experiment
 from playground.classroom import CODE_LENGTH, ClassError, Store, clean_name
 from playground.lesson import course
+from test_pages_core import opened_with
 
 LESSON = course()["01-hidden-layers"]
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
@@ -154,9 +155,7 @@ def test_a_wrong_teachers_key_opens_nothing():
 
 
 def test_a_lesson_link_runs_to_its_goal_and_says_so():
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.query_params["course"] = "02-features"
-    at.run()
+    at = opened_with(course="02-features")
     assert not at.exception and at.session_state["lesson"] == course()["02-features"]
     assert at.button(key="pg_play").disabled and at.button(key="pg_layers_plus").disabled   # question; locked
     assert at.checkbox(key="playground:data.features.x1").value and not at.checkbox(
@@ -178,9 +177,7 @@ def test_a_lesson_link_runs_to_its_goal_and_says_so():
 
 
 def test_a_train_page_lesson_opens_on_build_and_train_with_its_locks():
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.query_params["course"] = "10-schedules"
-    at.run()
+    at = opened_with(course="10-schedules")
     assert not at.exception
     assert any("runs on the Build and Train pages" in i.value for i in at.info)     # said on the Playground
     assert at.session_state["spec"] == course()["10-schedules"].experiment

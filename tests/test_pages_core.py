@@ -516,12 +516,18 @@ def test_playground_step_by_step_shows_each_phase_of_one_step_then_takes_it(app)
     assert "of step 2" in next(m.value for m in at.markdown if m.value.startswith("**1 · Forward pass"))
 
 
+def opened_with(**query: str) -> AppTest:
+    """The app as a session opened from an address with these query parameters (a share link, a lesson's)."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    for name, value in query.items():
+        at.query_params[name] = value
+    return at.run()
+
+
 def test_a_link_to_drawn_data_opens_its_points_on_the_board():
     points = ((-3.0, 3.0, 0.5), (3.0, 3.0, -0.25), (3.0, -3.0, 1.0))
     spec = PlaySettings(dataset="points", points=points).to_spec(ExperimentSpec())
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.query_params["exp"] = encode_spec(spec)
-    at.run()
+    at = opened_with(exp=encode_spec(spec))
     try:
         assert not at.exception
         assert at.radio(key="playground:data.name").value == "points"
@@ -536,9 +542,7 @@ def test_share_link_opens_the_playground_with_its_experiment():
     spec = ExperimentSpec(data=DataSpec("xor", noise=0.1, features=("x1", "x2", "x1x2")),
                           model=ModelSpec.from_dict({"layers": [{"type": "dense", "units": 3, "activation": "relu"}]}),
                           train=TrainSpec(lr=0.3, epochs=10_000))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.query_params["exp"] = encode_spec(spec)
-    at.run()
+    at = opened_with(exp=encode_spec(spec))
     try:
         assert not at.exception
         assert at.radio(key="playground:data.name").value == "xor"
