@@ -32,12 +32,27 @@ needs_nginx = pytest.mark.skipif(not Path(NGINX).exists() and os.environ.get("CI
                                  reason="nginx not installed (apt-get install -y nginx-light); runs in CI")
 
 
-async def play(url: str, cookie: str) -> WireSession:
-    session = await WireSession.open(url, cookie=cookie)
+async def play(url: str, cookie: str, query: str = "") -> WireSession:
+    """A browser with this cookie opening the app (at `query`) and pressing Play."""
+    session = await WireSession.open(url, query=query, cookie=cookie)
     asyncio.ensure_future(session.listen())
     await session.wait_button("Play", 60)
     await session.click("Play", "Pause", 60)
     return session
+
+
+MAX_BROWSERS = 24   # nginx's hash of a cookie picks the process: 24 browsers all on one of 2 is 1 in 8 million
+
+
+async def until_both_serve(served, numbers, query: str = "") -> list[WireSession]:
+    """Browsers (cookie pg_route=student<n>) pressing Play until each process trains at least two of them."""
+    sessions = []
+    for n in numbers:
+        sessions.append(await play(served.url, f"pg_route=student{n}", query.format(n=n)))
+        await asyncio.sleep(0.2)
+        if min(threads_named(pid) for pid in served.pids) >= 2:
+            break
+    return sessions
 
 
 @pytest.mark.slow
@@ -51,8 +66,7 @@ def test_each_browser_stays_on_one_process_and_browsers_spread_over_the_processe
             first.append(await play(served.url, "pg_route=student0"))     # the same browser again
             await asyncio.sleep(0.5)
             again = [threads_named(pid) for pid in served.pids]
-            others = [await play(served.url, f"pg_route=student{i}") for i in range(1, 9)]
-            await asyncio.sleep(0.5)
+            others = await until_both_serve(served, range(1, MAX_BROWSERS))
             spread = [threads_named(pid) for pid in served.pids]
             for session in first + others:
                 await session.close()
@@ -60,7 +74,7 @@ def test_each_browser_stays_on_one_process_and_browsers_spread_over_the_processe
 
         alone, again, spread = asyncio.run(scenario())
     assert sorted(alone) == [0, 1] and again == [2 * n for n in alone]    # both runs on that browser's process
-    assert sum(spread) == 10 and min(spread) >= 2, spread                 # and the class on both processes
+    assert min(spread) >= 2, spread                                       # and browsers on both processes
 
 
 @pytest.mark.slow
@@ -71,22 +85,15 @@ def test_a_class_joined_through_the_proxy_is_one_class_in_one_database(tmp_path)
     store = Store(url)
     code, key = store.create_class(course()["04-learning-rate-too-low"])    # a lesson with no question
     with serve(2, free_port(), env={"PLAYGROUND_DATABASE_URL": url}, log_dir=tmp_path / "logs") as served:
-        async def scenario() -> list[int]:
-            sessions = []
-            for i in range(6):
-                session = await WireSession.open(served.url, query=f"join={code}&name=student{i}",
-                                                 cookie=f"pg_route=student{i}")
-                asyncio.ensure_future(session.listen())
-                await session.wait_button("Play", 60)
-                await session.click("Play", "Pause", 60)
-                sessions.append(session)
-            await asyncio.sleep(6)                                 # runs are saved every ~2 s
+        async def scenario() -> tuple[list[int], int]:
+            sessions = await until_both_serve(served, range(MAX_BROWSERS), query=f"join={code}&name=student{{n}}")
             counts = [threads_named(pid) for pid in served.pids]
+            await asyncio.sleep(6)                                 # runs are saved every ~2 s
             for s in sessions:
                 await s.close()
-            return counts
+            return counts, len(sessions)
 
-        counts = asyncio.run(scenario())
-    assert min(counts) >= 1, counts                                 # students on both processes
+        counts, joined = asyncio.run(scenario())
+    assert min(counts) >= 2, counts                                 # students on both processes
     _, names, runs = store.class_runs(code, key)
-    assert sorted(names) == [f"student{i}" for i in range(6)] and len(runs) == 6
+    assert sorted(names) == sorted(f"student{i}" for i in range(joined)) and len(runs) == joined
