@@ -224,3 +224,10 @@ def test_train_tensorboard_without_the_package_says_how_to_install_it(tmp_path, 
     assert main(["train", str(write(tmp_path, "exp.json", REGRESSION)), "--tensorboard", str(tmp_path / "tb")]) == 2
     err = capsys.readouterr().err
     assert "pip install tensorboard" in err and "Traceback" not in err and not (tmp_path / "tb").exists()
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.json")),
+                         ids=lambda p: p.name)
+def test_every_example_experiment_is_valid(path, capsys):
+    assert main(["validate", str(path)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith(f"ok: {path}")
