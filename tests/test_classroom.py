@@ -12,6 +12,7 @@ from playground import Experiment
 from playground.classroom import CODE_LENGTH, ClassError, Store, clean_name
 from playground.lesson import course
 from test_pages_core import opened_with
+from ui.share import encode_json
 
 LESSON = course()["01-hidden-layers"]
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
@@ -185,3 +186,39 @@ def test_a_train_page_lesson_opens_on_build_and_train_with_its_locks():
     assert not at.exception and at.number_input(key="main:train.lr").disabled       # locked: the rate stays 3
     assert not at.selectbox(key="main:train.schedule").disabled                      # what the lesson is about
     assert at.button(key="train_start").disabled                                     # the question first
+
+
+@pytest.mark.parametrize("query,words", [
+    ({"course": "../../etc/passwd"}, "course: has no lesson '../../etc/passwd'"),
+    ({"lesson": "not-a-token"}, "lesson: the share link is damaged"),
+    ({"lesson": "x" * 20_000}, "lesson: the link holds 20000 characters"),
+    ({"join": "AAAAAAAA", "name": "Eve"}, "there is no class with this code"),
+    ({"join": "AAAAAAAA", "name": "x" * 80}, "a display name has at most 40 characters"),
+])
+def test_a_bad_lesson_or_class_link_warns_in_words_and_changes_nothing(query, words, tmp_path, monkeypatch):
+    monkeypatch.setenv("PLAYGROUND_DATABASE_URL", f"sqlite:///{tmp_path / 'class.sqlite'}")
+    at = opened_with(**query)
+    try:
+        assert not at.exception
+        assert any(words in w.value for w in at.warning), [w.value for w in at.warning]
+        assert "lesson" not in at.session_state and "class_ticket" not in at.session_state
+        assert at.session_state["playground_spec"] == session_default()
+    finally:
+        at.session_state["playground_run"].stop()
+
+
+def session_default():
+    from ui.session import DEFAULT_SPECS, PLAYGROUND
+    return DEFAULT_SPECS[PLAYGROUND]
+
+
+@pytest.mark.parametrize("part", ["experiment", "solution"])
+def test_a_lesson_link_naming_a_server_file_is_refused_unopened(part):
+    lesson = {**course()["01-hidden-layers"].to_dict(),
+              part: {"data": {"name": "csv", "path": "/etc/passwd", "target": "root"}}}
+    at = opened_with(lesson=encode_json(lesson))
+    try:
+        assert not at.exception and "lesson" not in at.session_state
+        assert any("names a file on the server" in w.value for w in at.warning)
+    finally:
+        at.session_state["playground_run"].stop()

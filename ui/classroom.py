@@ -128,6 +128,8 @@ def _live_class(code: str, key: str) -> None:
         st.button("Open in my Playground", key="class_open", on_click=_open_run, args=(code, key, picked, current),
                   help="the run's experiment, exactly, in your own session")
         project = st.toggle("Project it", key="class_project", help="this run's curves, large")
+    if problem := st.session_state.pop("class_open_problem", None):
+        st.error(problem)
     if project:
         chosen = next(r for r in runs if r.run_id == picked)
         st.plotly_chart(dg.run_curves({html.escape(labels[picked]): chosen.curve}, "loss", height=600),
@@ -135,8 +137,11 @@ def _live_class(code: str, key: str) -> None:
 
 
 def _open_run(code: str, key: str, run_id: int, current: Lesson) -> None:
-    spec = open_store().run_experiment(code, key, run_id)
     slot = lesson.slot_of(current)
-    session.load_spec(spec, slot)
+    try:
+        session.load_spec(open_store().run_experiment(code, key, run_id), slot)
+    except (ClassError, SpecError) as e:   # e.g. a student's own uploaded table, which only they may read
+        st.session_state["class_open_problem"] = f"This run cannot be opened here — {e}."
+        return
     session.reset_run(slot)
     st.session_state["class_opened"] = lesson.PAGES[slot]

@@ -33,6 +33,8 @@ def start(lesson: Lesson, lesson_id: str | None = None) -> str:
     Returns the page (path) it runs on. Raises SpecError, changing nothing, if its experiment names a
     file on the server."""
     slot = slot_of(lesson)
+    if lesson.solution is not None:
+        session.check_outside_spec(lesson.solution)   # refused now, not when a teacher loads it
     session.load_spec(lesson.experiment, slot)
     session.reset_run(slot)
     st.session_state["lesson"], st.session_state["lesson_id"] = lesson, lesson_id
