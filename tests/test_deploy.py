@@ -73,6 +73,8 @@ def test_each_browser_stays_on_one_process_and_browsers_spread_over_the_processe
             return alone, again, spread
 
         alone, again, spread = asyncio.run(scenario())
+    for pid in [*served.pids, served.nginx_pid]:                          # no process outlives the launcher
+        assert not Path(f"/proc/{pid}").exists(), pid
     assert sorted(alone) == [0, 1] and again == [2 * n for n in alone]    # both runs on that browser's process
     assert min(spread) >= 2, spread                                       # and browsers on both processes
 
