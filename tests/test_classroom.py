@@ -222,3 +222,15 @@ def test_a_lesson_link_naming_a_server_file_is_refused_unopened(part):
         assert any("names a file on the server" in w.value for w in at.warning)
     finally:
         at.session_state["playground_run"].stop()
+
+
+def test_the_migrations_make_exactly_the_tables_the_models_describe(store):
+    """Alembic's autogenerate finds nothing to change between a migrated database and models.py: the two
+    descriptions of the schema cannot drift apart unnoticed."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from playground.classroom.models import Base
+
+    with store.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
