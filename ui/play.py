@@ -43,6 +43,7 @@ THUMBNAILS_KEY = "pg_thumbnails"
 LINK_KEY = "pg_link"             # the diagram's link whose weight is being edited: (layer, unit, source)
 BOARD_KEY = f"{SLOT}:board"      # the drawn points (a link's load clears it, like the controls' keys)
 PENS = (*range(MAX_DRAWN_CLASSES), "value", "erase")
+KEEP_PLAYING_KEY = "pg_keep_playing"
 FEATURE_LABELS = {"x1": "X₁", "x2": "X₂", "x1^2": "X₁²", "x2^2": "X₂²", "x1x2": "X₁X₂",
                   "sin_x1": "sin(X₁)", "sin_x2": "sin(X₂)"}
 FIELDS = {
@@ -140,6 +141,7 @@ def _draw_at(click: ChartClick) -> bool:
     if st.session_state.get(f"{SLOT}:data.name") != DRAWN or pen is None or click.data_x is None:
         return False
     board = st.session_state.get(BOARD_KEY, ())
+    st.session_state[KEEP_PLAYING_KEY] = True   # ensure_run: a drawing made while it trains keeps training
     if pen == "erase":
         st.session_state[BOARD_KEY] = drawn.erase_near(board, click.data_x, click.data_y)
     else:
@@ -238,6 +240,7 @@ def ensure_run(candidate: ExperimentSpec) -> Run | None:
     """The run for `candidate` (the settings the controls show): the current one if it has them, the
     current one changed live if only live settings differ and it has begun, else a new one."""
     run = session.current_run(SLOT)
+    drawing = st.session_state.pop(KEEP_PLAYING_KEY, False)   # this page run follows a click on the map
     try:
         candidate.data.validate()
     except SpecError as e:
@@ -249,7 +252,11 @@ def ensure_run(candidate: ExperimentSpec) -> Run | None:
         return session.new_run(stored if stored.latest() == candidate else candidate, SLOT)
     if run.spec.latest() == candidate or session.change_live(candidate, SLOT):
         return run
-    return session.new_run(candidate, SLOT) or run
+    playing = drawing and run.state == "running"
+    new = session.new_run(candidate, SLOT)
+    if new is not None and playing:
+        new.start()   # a point drawn while it trained: the new set trains on at once, as the pen is used
+    return new or run
 
 
 def run_buttons(snap: Snapshot) -> None:
