@@ -145,6 +145,11 @@ def test_a_teacher_sees_three_students_in_two_sessions_each_ranked_and_opens_a_r
     teacher.button(key="class_open").click().run()
     teacher.run()
     assert teacher.session_state["playground_spec"] == LESSON.solution   # the run's experiment, exactly
+    again = page()                                                         # the key, from another browser
+    again.text_input(key="class_open_code").input(code.lower())
+    again.text_input(key="class_open_key").input(key)
+    again.button(key="class_open_submit").click().run()
+    assert not again.exception and len(again.dataframe[0].value) == 6
 
 
 def test_a_wrong_teachers_key_opens_nothing():
