@@ -70,6 +70,27 @@ def test_students_see_only_their_own_runs_and_rejoin_only_with_their_key(store):
     assert store.run_experiment(code, key, runs[0].run_id) == LESSON.solution
 
 
+def test_an_older_database_is_migrated_in_place_and_keeps_its_classes(tmp_path):
+    from alembic import command
+    from alembic.config import Config
+
+    from playground.classroom import MIGRATIONS
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url)
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")                      # a class store as the first release made it
+        connection.execute(text("INSERT INTO classes (code, lesson_json, teacher_key_hash, created_at) "
+                                "VALUES ('OLDCLASS', :lesson, 'x', '2026-12-01 10:00:00')"),
+                           {"lesson": LESSON.to_json()})
+    store = Store(url)                                       # opening it brings it up to date
+    assert store.lesson_of("OLDCLASS") == LESSON and store.solution_shown("OLDCLASS") is False
+
+
 def test_a_run_reported_again_is_updated_and_its_curve_thinned(store):
     code, key = store.create_class(LESSON)
     ada = store.join(code, "Ada")
@@ -110,9 +131,11 @@ def student_session(code: str, name: str, secret: str = "") -> AppTest:
 
 
 def train_in(at: AppTest, epochs: int, solution: bool) -> None:
-    """What a student does: answer the question, maybe load the solution, train; the live view reports it."""
+    """What a student does: answer the question, maybe load the solution (once the teacher shows it), train;
+    the live view reports it."""
     at.text_input(key="lesson_answer").input("no").run()
     if solution:
+        at.run()
         at.button(key="lesson_solution").click().run()
     run = at.session_state["playground_run"]
     run.step(epochs * run.steps_to_epoch_end())
@@ -129,6 +152,9 @@ def test_a_teacher_sees_three_students_in_two_sessions_each_ranked_and_opens_a_r
     epochs = {"Ada": (60, 3), "Bob": (4, 2), "Cy": (2, 1)}     # Ada reaches the goal in her first session
     for name, (first, second) in epochs.items():
         at = student_session(code, name)
+        assert ("lesson_solution" in [b.key for b in at.button]) == (name != "Ada")   # hidden until shown
+        if name == "Ada":
+            teacher.toggle(key="class_solution").set_value(True).run()          # the teacher shows it
         assert at.session_state["lesson"] == LESSON and at.radio(key="playground:data.name").disabled  # locked
         train_in(at, first, solution=name == "Ada")
         secret = at.session_state["class_ticket"].secret

@@ -89,7 +89,12 @@ def teacher_view() -> None:
         st.success(f"Class **{code}** is open. Students join on this page with the code **{code}**.")
         st.warning(f"Your teacher's key, shown only now: **{key}** — write it down; it opens this view again.")
         st.session_state[TEACHER_KEY] = (code, key, False)
-    st.button("Close this view", key="class_close", on_click=st.session_state.pop, args=(TEACHER_KEY,))
+    with st.container(horizontal=True, vertical_alignment="center"):
+        st.button("Close this view", key="class_close", on_click=st.session_state.pop, args=(TEACHER_KEY,))
+        shown = open_store().solution_shown(code)
+        st.toggle("Show the class the solution", value=shown, key="class_solution",
+                  on_change=lambda: open_store().show_solution(code, key, st.session_state["class_solution"]),
+                  help="students see the lesson's solution (and can load it) once you switch this on")
     _live_class(code, key)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from playground import Run, Snapshot, SpecError
+from playground.classroom import ClassError, open_store
 from playground.lesson import Goal, GoalStatus, Lesson, course
 from playground.play_settings import fits_playground
 
@@ -115,10 +116,19 @@ def panel(slot: str) -> None:
             st.markdown(f"[This lesson's link](./?{query})", help="copy it to give the lesson to someone")
             st.download_button("Download this lesson (JSON)", current.to_json(), "lesson.json", "application/json",
                                key="lesson_download", type="tertiary")
-        if current.solution is not None:
+        if current.solution is not None and _may_see_solution():
             with st.expander("Solution (for the teacher)"):
                 st.button("Load the solution's settings", key="lesson_solution", on_click=_load_solution,
                           args=(current, slot))
+
+
+def _may_see_solution() -> bool:
+    """A student in a class sees the lesson's solution once the teacher reveals it; on their own, always."""
+    member = st.session_state.get("class_ticket")
+    try:
+        return member is None or open_store().solution_shown(member.class_code)
+    except ClassError:
+        return False
 
 
 def _load_solution(current: Lesson, slot: str) -> None:

@@ -130,6 +130,18 @@ class Store:
             return Lesson.from_json(self._class(db, code).lesson_json)
 
     @_database_errors_said
+    def solution_shown(self, code: str) -> bool:
+        """Whether the teacher has revealed the lesson's solution to the class."""
+        with Session(self.engine) as db:
+            return self._class(db, code).solution_shown
+
+    @_database_errors_said
+    def show_solution(self, code: str, teacher_key: str, shown: bool) -> None:
+        with Session(self.engine) as db:
+            self._teacher_class(db, code, teacher_key).solution_shown = shown
+            db.commit()
+
+    @_database_errors_said
     def join(self, code: str, name: str, secret: str | None = None) -> Ticket:
         """Join class `code` as `name`; a name already taken in the class needs its rejoin key (`secret`)."""
         name = clean_name(name)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 MAX_NAME_CHARS = 40
@@ -20,6 +20,7 @@ class ClassRow(Base):
     lesson_json: Mapped[str] = mapped_column(Text)
     teacher_key_hash: Mapped[str] = mapped_column(String(64))                # sha256 of the key, never the key
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    solution_shown: Mapped[bool] = mapped_column(Boolean, server_default=false())  # the teacher revealed it
 
 
 class StudentRow(Base):
