@@ -7,6 +7,16 @@ from playground import Experiment
 torch.set_num_threads(1)  # tiny nets: one thread is as fast as two here, and steadier under load
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_class_database(tmp_path_factory):
+    """The tests' classroom store, apart from the user's own (the app's default is in their data folder), and
+    inherited by the servers the browser and proxy tests start."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("PLAYGROUND_DATABASE_URL", f"sqlite:///{tmp_path_factory.mktemp('classroom') / 'class.sqlite'}")
+    yield
+    mp.undo()
+
+
 @pytest.fixture
 def make_exp():
     """`make_exp("xor", layers=[(8, "tanh")] * 2, optimizer="adam", epochs=30)` -> Experiment.

@@ -91,6 +91,15 @@ def test_an_older_database_is_migrated_in_place_and_keeps_its_classes(tmp_path):
     assert store.lesson_of("OLDCLASS") == LESSON and store.solution_shown("OLDCLASS") is False
 
 
+def test_a_database_from_a_newer_version_is_refused_in_words(tmp_path):
+    url = f"sqlite:///{tmp_path / 'newer.sqlite'}"
+    Store(url)
+    with create_engine(url).begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    with pytest.raises(ClassError, match="cannot be used by this version of the app"):
+        Store(url)
+
+
 def test_a_run_reported_again_is_updated_and_its_curve_thinned(store):
     code, key = store.create_class(LESSON)
     ada = store.join(code, "Ada")
@@ -265,3 +274,15 @@ def test_the_migrations_make_exactly_the_tables_the_models_describe(store):
 
     with store.engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+
+
+def test_a_database_the_app_cannot_use_is_said_on_the_page(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'newer.sqlite'}"
+    Store(url)
+    with create_engine(url).begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    monkeypatch.setenv("PLAYGROUND_DATABASE_URL", url)
+    teacher = page()
+    teacher.button(key="class_start").click().run()
+    assert not teacher.exception
+    assert any("Could not start the class — the class database cannot be used" in e.value for e in teacher.error)

@@ -68,12 +68,20 @@ def report(run: Run, snap: Snapshot, status: GoalStatus) -> None:
     now, (at, done) = time.monotonic(), last.get(run.key, (0.0, False))
     if done or (now - at < REPORT_SECONDS and not snap.done):
         return
-    open_store().record_run(member, run.key, snap.spec, snap.history, status)
+    try:
+        open_store().record_run(member, run.key, snap.spec, snap.history, status)
+    except ClassError as e:   # the student trains on; the next report tries again
+        st.caption(f"This run could not be sent to your teacher just now — {e}.")
+        return
     last[run.key] = (now, snap.done)
 
 
 def start_class(chosen: Lesson) -> None:
-    code, key = open_store().create_class(chosen)
+    try:
+        code, key = open_store().create_class(chosen)
+    except ClassError as e:
+        st.session_state["class_start_problem"] = f"Could not start the class — {e}."
+        return
     st.session_state[TEACHER_KEY] = (code, key, True)   # True: the key has not been shown yet
 
 
@@ -91,11 +99,20 @@ def teacher_view() -> None:
         st.session_state[TEACHER_KEY] = (code, key, False)
     with st.container(horizontal=True, vertical_alignment="center"):
         st.button("Close this view", key="class_close", on_click=st.session_state.pop, args=(TEACHER_KEY,))
-        shown = open_store().solution_shown(code)
-        st.toggle("Show the class the solution", value=shown, key="class_solution",
-                  on_change=lambda: open_store().show_solution(code, key, st.session_state["class_solution"]),
-                  help="students see the lesson's solution (and can load it) once you switch this on")
+        try:
+            st.toggle("Show the class the solution", value=open_store().solution_shown(code), key="class_solution",
+                      on_change=_show_solution, args=(code, key),
+                      help="students see the lesson's solution (and can load it) once you switch this on")
+        except ClassError as e:
+            st.error(str(e))
     _live_class(code, key)
+
+
+def _show_solution(code: str, key: str) -> None:
+    try:
+        open_store().show_solution(code, key, st.session_state["class_solution"])
+    except ClassError as e:
+        st.session_state["class_open_problem"] = f"The solution's switch did not change — {e}."
 
 
 @st.fragment(run_every=VIEW_SECONDS)

@@ -42,6 +42,8 @@ with teach_tab:
                                   key="class_lesson")
             st.button("Start the class", key="class_start", type="primary", on_click=classroom.start_class,
                       args=(lessons[chosen],))
+        if problem := st.session_state.pop("class_start_problem", None):
+            st.error(problem)
         st.markdown("**Open a class** you started before:")
         with st.form("class_open_form"):
             code = st.text_input("Class code", max_chars=16, key="class_open_code")

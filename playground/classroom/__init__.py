@@ -24,6 +24,8 @@ from pathlib import Path
 import pandas as pd
 from alembic import command
 from alembic.config import Config
+from alembic.script.revision import RevisionError
+from alembic.util import CommandError
 from sqlalchemy import create_engine, event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -84,7 +86,7 @@ _MIGRATE_LOCK = threading.Lock()  # one migration at a time: Alembic's context i
 
 def open_store(url: str | None = None) -> "Store":
     """The store at `url` (default: database_url()), one per process and URL, migrated to the newest schema."""
-    url = url or database_url()
+    url = url or database_url()   # raises ClassError (a database it cannot use), opening nothing
     with _STORES_LOCK:
         if url not in _STORES:
             _STORES[url] = Store(url)
@@ -242,9 +244,13 @@ def migrate(engine: Engine) -> None:
     """Bring the schema to Alembic's newest revision (a new database gets every table)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with _MIGRATE_LOCK, engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    try:
+        with _MIGRATE_LOCK, engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    except (CommandError, RevisionError) as e:   # e.g. a database a newer version of the app migrated further
+        raise ClassError(f"the class database cannot be used by this version of the app ({e}); update the app, "
+                         f"or point {DATABASE_ENV} at another database") from None
 
 
 def _engine(url: str) -> Engine:
