@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .telemetry import capture_activations
+from .plane import diagram_values
 
 
 @dataclass(frozen=True)
@@ -35,26 +35,25 @@ class StepAnatomy:
 def preview_step(exp) -> StepAnatomy:
     """The next step's forward pass, loss and gradients; the model and the run are left as they were."""
     xb, yb = exp.next_batch()
-    layers = exp.model.dense_layers()
-    params = [p for layer in layers for p in (layer.weight, layer.bias)]
-    was_training = exp.model.training
-    exp.model.train()
-    out = exp.model(xb)
+    model, task = exp.model, exp.data.task
+    params = [p for layer in model.dense_layers() for p in (layer.weight, layer.bias)]
+    was_training, saved = model.training, model.watch
+    model.train()
+    model.watch = blocks = {}   # one forward pass: its block outputs are the units' values
+    try:
+        out = model(xb)
+    finally:
+        model.train(was_training)
+        model.watch = saved
     loss, objective = exp.objective(out, yb)
     grads = torch.autograd.grad(objective, params)
-    exp.model.train(was_training)
-    blocks = capture_activations(exp.model, xb)
-    hidden = [t for name, t in blocks.items() if name.startswith("dense_") and t.dim() == 2]
-    task = exp.data.task
-    raw = out.detach()
-    shown = (raw.argmax(1).float() if task == "multiclass" else raw[:, 0].sigmoid() if task == "binary"
-             else raw[:, 0])
-    output = raw.softmax(1) if task == "multiclass" else shown[:, None] if task == "binary" else raw
+    hidden, output = diagram_values({name: t.detach().cpu() for name, t in blocks.items()}, task)
+    shown = output.argmax(1).float() if task == "multiclass" else output[:, 0]
     numpy = [g.cpu().numpy() for g in grads]
     return StepAnatomy(
         step=exp.step_count + 1, inputs=xb.cpu().numpy(), targets=yb.cpu().numpy(),
-        values=[xb.cpu().numpy(), *(h.numpy() for h in hidden), output.cpu().numpy()],
-        outputs=shown.cpu().numpy(), loss=loss.item(), objective=objective.item(),
+        values=[xb.cpu().numpy(), *(h.numpy() for h in hidden), output.numpy()],
+        outputs=shown.numpy(), loss=loss.item(), objective=objective.item(),
         weights=[p.detach().cpu().numpy().copy() for p in params[0::2]],
         biases=[p.detach().cpu().numpy().copy() for p in params[1::2]],
         weight_grads=numpy[0::2], bias_grads=numpy[1::2])

@@ -17,7 +17,8 @@ import pandas as pd
 
 from .play_settings import PLAYGROUND_CONTROLS
 from .quoting import quote
-from .spec import MAX_SPEC_BYTES, DataSpec, ExperimentSpec, SpecError, TrainSpec, _fail, _is_number, _known_keys
+from .spec import (MAX_SPEC_BYTES, DataSpec, ExperimentSpec, SpecError, TrainSpec, _fail, _is_number, _known_keys,
+                   load_json)
 from .train import METRIC_COLUMNS
 
 COURSE_DIR = Path(__file__).parent / "lessons"
@@ -159,11 +160,7 @@ class Lesson:
     def from_json(cls, text: str) -> "Lesson":
         if len(text) > 2 * MAX_SPEC_BYTES:
             _fail("lesson", f"is {len(text):,} bytes; a lesson is at most {2 * MAX_SPEC_BYTES:,}")
-        try:
-            d = json.loads(text)
-        except (json.JSONDecodeError, RecursionError, ValueError) as e:
-            _fail("lesson", f"is not valid JSON ({e})")
-        return cls.from_dict(d)
+        return cls.from_dict(load_json(text, "lesson", "a lesson"))
 
     @classmethod
     def from_file(cls, path: str | Path) -> "Lesson":

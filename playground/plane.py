@@ -78,21 +78,25 @@ def neuron_maps(exp, resolution: int = 30, extent: float = PLANE_HALF_WIDTH) -> 
     Returns {"axis": (R,), "inputs": [(R, R) per feature], "hidden": [(units, R, R) per dense block],
     "output": (outputs, R, R)} as numpy arrays; the output is the class-1 probability (binary), each class's
     probability (multi-class) or the prediction (regression).
-    Only dense blocks count as hidden layers (dropout and batchnorm blocks have no units of their own).
     """
     axis, points = plane_points(resolution, extent)
     x = feature_columns(points, exp.data.feature_names)
-    outputs = capture_activations(exp.model, x.to(exp.device))
+    hidden, output = diagram_values(capture_activations(exp.model, x.to(exp.device)), exp.data.task)
     side = (resolution, resolution)
-    hidden = [out.T.reshape(-1, *side).numpy() for name, out in outputs.items()
-              if name.startswith("dense_") and out.dim() == 2]
-    out = outputs["output"]
-    if exp.data.task == "multiclass":
-        output = out.softmax(1).T.reshape(-1, *side).numpy()        # one probability map per class
-    else:
-        output = (out[:, 0].sigmoid() if exp.data.task == "binary" else out[:, 0]).reshape(1, *side).numpy()
     return {"axis": axis.numpy(), "inputs": [x[:, i].reshape(side).numpy() for i in range(x.shape[1])],
-            "hidden": hidden, "output": output}
+            "hidden": [h.T.reshape(-1, *side).numpy() for h in hidden],
+            "output": output.T.reshape(-1, *side).numpy()}
+
+
+def diagram_values(blocks: dict[str, torch.Tensor], task: str) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """What the diagram's units show, from a forward pass's block outputs (capture_activations, Network.watch):
+    each dense block's outputs (N, units), input side first, and the output as the diagram draws it
+    (N, outputs): the class-1 probability (binary), each class's probability (multi-class) or the prediction.
+    Only dense blocks count as hidden layers (dropout and batchnorm blocks have no units of their own)."""
+    hidden = [out for name, out in blocks.items() if name.startswith("dense_") and out.dim() == 2]
+    out = blocks["output"]
+    shown = out.softmax(1) if task == "multiclass" else out[:, :1].sigmoid() if task == "binary" else out[:, :1]
+    return hidden, shown
 
 
 def dense_biases(model: Network) -> list[np.ndarray]:

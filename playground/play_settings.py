@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from .data import DRAWN, task_of
+from .data import DATASETS, DRAWN, task_of
 from .registry import DEFAULT_LOSS
 from .spec import ExperimentSpec, LayerSpec, ModelSpec
 
@@ -21,8 +21,6 @@ PLAYGROUND_EPOCHS = 10_000            # TF Playground's Play never ends; ours st
 
 def fits_playground(spec: ExperimentSpec) -> bool:
     """Whether the Playground can show `spec` as it is: toy or drawn data and a small stack of dense layers."""
-    from .data import DATASETS
-
     layers = spec.model.layers
     return (DATASETS[spec.data.name].kind in ("toy", "drawn") and len(layers) <= MAX_HIDDEN_LAYERS
             and all(layer.type == "dense" and layer.units <= MAX_UNITS for layer in layers))

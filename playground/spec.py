@@ -395,17 +395,7 @@ class ExperimentSpec:
     def from_json(cls, text: str) -> "ExperimentSpec":
         if len(text) > MAX_SPEC_BYTES:
             _fail("experiment", f"file is {len(text)} bytes; an experiment is at most {MAX_SPEC_BYTES}")
-        try:
-            d = json.loads(text, object_pairs_hook=_unique_keys)
-        except json.JSONDecodeError as e:
-            _fail("experiment", f"is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})")
-        except RecursionError:
-            _fail("experiment", "is nested too deeply to be an experiment")
-        except ValueError as e:  # Python refuses integers of more than 4,300 digits (int_max_str_digits)
-            if isinstance(e, SpecError):
-                raise
-            _fail("experiment", "holds a number with thousands of digits; no setting takes one")
-        return cls.from_dict(d)
+        return cls.from_dict(load_json(text, "experiment", "an experiment"))
 
     @classmethod
     def from_file(cls, path: str | Path) -> "ExperimentSpec":
@@ -450,11 +440,25 @@ def _choices_of(setting: str) -> str:
     return " and ".join(registry.APPLIES_TO[setting][1])
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
-    """json object hook: a key given twice is refused (JSON would keep the last one silently)."""
-    d = {}
-    for key, value in pairs:
-        if key in d:
-            _fail("experiment", f"gives the key {quote(key, 40)} twice in one object; keep one of them")
-        d[key] = value
-    return d
+def load_json(text: str, field_path: str, noun: str) -> Any:
+    """A JSON document from outside (its size already bounded), parsed strictly: a key given twice is refused
+    (JSON would keep the last one silently), and anything else wrong is a SpecError on `field_path` in words
+    (`noun`: "an experiment", "a lesson")."""
+    def unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+        d = {}
+        for key, value in pairs:
+            if key in d:
+                _fail(field_path, f"gives the key {quote(key, 40)} twice in one object; keep one of them")
+            d[key] = value
+        return d
+
+    try:
+        return json.loads(text, object_pairs_hook=unique_keys)
+    except json.JSONDecodeError as e:
+        _fail(field_path, f"is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})")
+    except RecursionError:
+        _fail(field_path, f"is nested too deeply to be {noun}")
+    except ValueError as e:  # Python refuses integers of more than 4,300 digits (int_max_str_digits)
+        if isinstance(e, SpecError):
+            raise
+        _fail(field_path, "holds a number with thousands of digits; no setting takes one")

@@ -15,18 +15,14 @@ import streamlit as st
 
 from playground import Run, Snapshot, SpecError
 from playground.charts import diagnostics as dg
-from playground.classroom import ClassError, Ticket, open_store
+from playground.classroom import ClassError, open_store
 from playground.lesson import GoalStatus, Lesson
 
 from . import lesson, session
 
-TICKET_KEY, TEACHER_KEY = "class_ticket", "class_teacher"
+TEACHER_KEY = "class_teacher"
 REPORT_SECONDS = 2.0      # a student's running run is saved at most this often (and once more when it ends)
 VIEW_SECONDS = 2.0        # the teacher's view reads the class this often
-
-
-def ticket() -> Ticket | None:
-    return st.session_state.get(TICKET_KEY)
 
 
 def join(code: str, name: str, secret: str) -> str:
@@ -34,7 +30,7 @@ def join(code: str, name: str, secret: str) -> str:
     store = open_store()
     joined = store.join(code, name, secret.strip() or None)
     page = lesson.start(store.lesson_of(joined.class_code))
-    st.session_state[TICKET_KEY] = joined
+    st.session_state[session.TICKET_KEY] = joined
     return page
 
 
@@ -45,7 +41,7 @@ def apply_join_link() -> None:
         return
     st.session_state["_join_link_read"] = True
     code, name = st.query_params.get("join"), st.query_params.get("name")
-    if code and name and ticket() is None:
+    if code and name and session.class_ticket() is None:
         try:
             join(code, name, "")
         except (ClassError, SpecError) as e:
@@ -61,7 +57,7 @@ def lesson_progress(run: Run, snap: Snapshot, slot: str) -> None:
 
 def report(run: Run, snap: Snapshot, status: GoalStatus) -> None:
     """Save the student's run to the class (throttled to REPORT_SECONDS, and its end once)."""
-    member = ticket()
+    member = session.class_ticket()
     if member is None or snap.epoch == 0:
         return
     last = st.session_state.setdefault("_class_reported", {})

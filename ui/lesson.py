@@ -38,14 +38,14 @@ def start(lesson: Lesson, lesson_id: str | None = None) -> str:
         session.check_outside_spec(lesson.solution)   # refused now, not when a teacher loads it
     session.load_spec(lesson.experiment, slot)
     session.reset_run(slot)
-    st.session_state["lesson"], st.session_state["lesson_id"] = lesson, lesson_id
+    st.session_state[session.LESSON_KEY], st.session_state["lesson_id"] = lesson, lesson_id
     for key in (ANSWER_KEY, HINTS_KEY):
         st.session_state.pop(key, None)
     return PAGES[slot]
 
 
 def leave() -> None:
-    for key in ("lesson", "lesson_id", ANSWER_KEY, HINTS_KEY):
+    for key in (session.LESSON_KEY, "lesson_id", ANSWER_KEY, HINTS_KEY):
         st.session_state.pop(key, None)
     st.query_params.pop(LESSON_PARAM, None)
     st.query_params.pop(COURSE_PARAM, None)
@@ -99,7 +99,7 @@ def panel(slot: str) -> None:
         head[1].button("Leave", key="lesson_leave", on_click=leave, help="back to the free Playground")
         if current.prompt:
             st.markdown(escape(current.prompt))
-        if (member := st.session_state.get("class_ticket")) is not None:
+        if (member := session.class_ticket()) is not None:
             st.caption(f"In class {member.class_code} as {escape(member.name)}: your runs are sent to your teacher. "
                        f"To go on from another browser, join again with your rejoin key {member.secret}.")
         if current.question:
@@ -124,7 +124,7 @@ def panel(slot: str) -> None:
 
 def _may_see_solution() -> bool:
     """A student in a class sees the lesson's solution once the teacher reveals it; on their own, always."""
-    member = st.session_state.get("class_ticket")
+    member = session.class_ticket()
     try:
         return member is None or open_store().solution_shown(member.class_code)
     except ClassError:

@@ -25,6 +25,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from playground import DataError, Experiment, ExperimentSpec, Run, SpecError
 from playground.data.tabular import shared_csv_dir
+from playground.classroom import Ticket
 from playground.lesson import Lesson
 from playground.play_settings import PlaySettings
 
@@ -122,9 +123,17 @@ def finished_runs() -> list[FinishedRun]:
     return st.session_state.setdefault("finished_runs", [])
 
 
+LESSON_KEY, TICKET_KEY = "lesson", "class_ticket"
+
+
 def lesson() -> "Lesson | None":
     """The lesson this session is doing, if any (ui/lesson.py starts and leaves it)."""
-    return st.session_state.get("lesson")
+    return st.session_state.get(LESSON_KEY)
+
+
+def class_ticket() -> "Ticket | None":
+    """This session's membership of a class, if it joined one (ui/classroom.py)."""
+    return st.session_state.get(TICKET_KEY)
 
 
 def restricted(control: str, how: str) -> bool:

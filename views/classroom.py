@@ -10,7 +10,7 @@ st.title("Classroom")
 join_tab, teach_tab = st.tabs(["Join a class", "Teach"])
 
 with join_tab:
-    member = classroom.ticket()
+    member = session.class_ticket()
     if member is not None:
         st.success(f"You are in class {member.class_code} as {lesson.escape(member.name)}.")
         if (current := session.lesson()) is not None:
