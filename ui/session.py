@@ -17,6 +17,7 @@ import tempfile
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import streamlit as st
@@ -25,8 +26,10 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from playground import DataError, Experiment, ExperimentSpec, Run, SpecError
 from playground.data.tabular import shared_csv_dir
-from playground.classroom import Ticket
 from playground.lesson import Lesson
+
+if TYPE_CHECKING:   # a type only: the class store (SQLAlchemy, Alembic) loads when a page first uses it
+    from playground.classroom import Ticket
 from playground.play_settings import PlaySettings
 
 MAX_FINISHED_RUNS = 20
