@@ -111,10 +111,28 @@ def app_server(log: Path, env: dict[str, str] | None = None, flags: list[str] | 
         stop(proc)
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (a server's training worker processes, playground.workers), from /proc."""
+    tree, todo = [], [pid]
+    while todo:
+        tree.append(todo.pop())
+        for children in Path(f"/proc/{tree[-1]}/task").glob("*/children"):
+            try:
+                todo.extend(int(c) for c in children.read_text().split())
+            except OSError:  # ended while we looked
+                pass
+    return tree
+
+
+def _tasks(pid: int) -> list[Path]:
+    return [task for p in process_tree(pid) for task in Path(f"/proc/{p}/task").glob("*")]
+
+
 def threads_named(pid: int, name: str = RUN_THREAD) -> int:
-    """How many threads of process `pid` carry this name (Linux /proc; Python names OS threads since 3.8)."""
+    """How many threads of process `pid` and its children carry this name (Linux /proc; Python names OS
+    threads since 3.8)."""
     count = 0
-    for comm in Path(f"/proc/{pid}/task").glob("*/comm"):
+    for comm in (task / "comm" for task in _tasks(pid)):
         try:
             count += comm.read_text().strip() == name
         except OSError:  # the thread ended while we looked
@@ -123,9 +141,9 @@ def threads_named(pid: int, name: str = RUN_THREAD) -> int:
 
 
 def threads_cpu_seconds(pid: int, name: str = RUN_THREAD) -> dict[int, float]:
-    """CPU time of each live thread of `pid` that carries this name: {thread id: seconds}."""
+    """CPU time of each live thread of `pid` and its children that carries this name: {thread id: seconds}."""
     out = {}
-    for task in Path(f"/proc/{pid}/task").glob("*"):
+    for task in _tasks(pid):
         try:
             if (task / "comm").read_text().strip() == name:
                 fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
@@ -144,16 +162,31 @@ def wait_threads_gone(pid: int, timeout: float, name: str = RUN_THREAD) -> tuple
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """Resident memory of `pid` and its children (pages they share are counted in each)."""
+    total = 0.0
+    for p in process_tree(pid):
+        try:
+            total += sum(int(line.split()[1]) for line in Path(f"/proc/{p}/status").read_text().splitlines()
+                         if line.startswith("VmRSS:")) / 1024
+        except OSError:
+            pass
+    return total
+
+
+def _own_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of the process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of the process and its live children so far."""
+    total = 0.0
+    for p in process_tree(pid):
+        try:
+            total += _own_cpu_seconds(p)
+        except OSError:  # ended while we looked
+            pass
+    return total
 
 
 def browser_cpu_seconds() -> float:
@@ -162,7 +195,7 @@ def browser_cpu_seconds() -> float:
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             if stat.with_name("comm").read_text().strip() in ("chromium", "chrome"):
-                total += cpu_seconds(int(stat.parent.name))
+                total += _own_cpu_seconds(int(stat.parent.name))
         except (OSError, ValueError):  # the process ended while we looked
             pass
     return total

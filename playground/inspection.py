@@ -21,6 +21,10 @@ def structure(exp: Experiment) -> dict:
             "n_test": len(exp.data.x_test)}
 
 
+def num_params(exp: Experiment) -> int:
+    return exp.model.num_params()
+
+
 def layer_weights(exp: Experiment, layer: str) -> np.ndarray:
     """A layer's weight tensor now, as a NumPy copy: (out, in) for dense, (out, in, k, k) for conv."""
     return exp.telemetry.weights[layer].detach().cpu().numpy().copy()

@@ -36,6 +36,15 @@ _SLOTS = int(os.environ.get("PLAYGROUND_MAX_ACTIVE_RUNS", os.cpu_count() or 1))
 ACTIVE_SLOTS = threading.BoundedSemaphore(_SLOTS)
 # The most torch threads one run may use (its spec's train.num_threads, default 1, is capped at this).
 MAX_THREADS = int(os.environ.get("PLAYGROUND_THREADS_PER_RUN", "0")) or max(1, (os.cpu_count() or 1) // _SLOTS)
+
+
+def configure_slots(slots: int, threads: int) -> None:
+    """Set how many runs of this process train at once and the torch threads each may use (a worker process
+    of playground.workers trains one slice at a time on its own core)."""
+    global ACTIVE_SLOTS, MAX_THREADS
+    ACTIVE_SLOTS, MAX_THREADS = threading.BoundedSemaphore(slots), threads
+
+
 HOLD_MAX_SECONDS = 0.25     # a held worker still trains one slice this often: holds slow training, never stop it
 
 _holds = 0                  # callers inside hold_training() now
@@ -171,6 +180,10 @@ class Run:
         self._stop.set()
         self._go.set()
         self.wait(timeout)
+
+    def close(self) -> None:
+        """Stop for good and free what the run holds (a PooledRun's place in its worker process)."""
+        self.stop()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the worker ends (done, stopped or failed); True if it has."""

@@ -31,6 +31,9 @@ class SpecError(ValueError):
         self.field = field_path
         self.reason = message
 
+    def __reduce__(self):  # crosses a pipe (playground.workers) as it was raised
+        return SpecError, (self.field, self.reason)
+
 
 def _fail(path: str, message: str) -> None:
     raise SpecError(path, message)

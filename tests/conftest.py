@@ -2,9 +2,12 @@
 import pytest
 import torch
 
-from playground import Experiment
+from playground import Experiment, workers
 
 torch.set_num_threads(1)  # tiny nets: one thread is as fast as two here, and steadier under load
+# Pages under AppTest train their runs in threads, so that tests can look inside (run.exp); tests/test_workers.py
+# covers worker processes, and the servers that the browser and proxy tests start use them, as the app does.
+workers.WORKERS = 0
 
 
 @pytest.fixture(scope="session", autouse=True)

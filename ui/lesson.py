@@ -11,6 +11,7 @@ import streamlit as st
 
 from playground import Run, Snapshot, SpecError
 from playground.classroom import ClassError, open_store
+from playground.inspection import num_params
 from playground.lesson import Goal, GoalStatus, Lesson, course
 from playground.play_settings import fits_playground
 
@@ -143,11 +144,11 @@ def goal_progress(run: Run, snap: Snapshot, slot: str) -> GoalStatus | None:
     if current is None or slot_of(current) != slot:
         return None
     goal = current.goal
-    status = goal.status(snap.history, run.read(_num_params), snap.done)
+    status = goal.status(snap.history, run.read(num_params), snap.done)
     if status.reached:
         st.success(f"Goal reached at epoch {status.reached_at:,}: {goal.describe()}.", icon=":material/flag:")
     elif not status.params_ok:
-        st.warning(f"The network has {run.read(_num_params):,} parameters; the goal allows {goal.max_params:,}.")
+        st.warning(f"The network has {run.read(num_params):,} parameters; the goal allows {goal.max_params:,}.")
     elif status.current is None:
         st.caption(f"Goal: {goal.describe()}.")
     else:
@@ -168,10 +169,6 @@ def _fraction(goal: Goal, best: float) -> float:
     if goal.op in ("<=", "<"):
         return min(1.0, goal.value / best) if best > 0 else 1.0
     return max(0.0, min(1.0, best / goal.value)) if goal.value > 0 else 1.0
-
-
-def _num_params(exp) -> int:
-    return exp.model.num_params()
 
 
 def escape(text: str) -> str:

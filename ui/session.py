@@ -31,6 +31,7 @@ from playground.lesson import Lesson
 if TYPE_CHECKING:   # a type only: the class store (SQLAlchemy, Alembic) loads when a page first uses it
     from playground.classroom import Ticket
 from playground.play_settings import PlaySettings
+from playground.workers import PooledRun, WorkerGone, open_run
 
 MAX_FINISHED_RUNS = 20
 MAIN, PLAYGROUND = "main", "playground"
@@ -175,19 +176,24 @@ def new_run(spec: ExperimentSpec, slot: str = MAIN) -> Run | None:
     Bad specs or data show st.error with the message and return None; the previous spec is kept.
     """
     try:
-        exp = Experiment(spec)
-    except (SpecError, DataError) as e:
+        run = open_run(Experiment, spec, alive=_session_alive())
+    except (SpecError, DataError, WorkerGone) as e:
         st.error(f"Cannot build this experiment — {e}")
         return None
-    run = adopt_run(exp, slot)
+    _make_current(run, slot)
     set_spec(spec, slot)
     return run
 
 
 def adopt_run(exp: Experiment, slot: str = MAIN) -> Run:
-    """Make a built experiment the slot's run (not started), archiving the one it replaces."""
+    """Make an experiment built here (e.g. from a checkpoint) the slot's run, not started; it trains in a thread
+    of this process."""
+    return _make_current(Run(exp, alive=_session_alive()), slot)
+
+
+def _make_current(run: Run | PooledRun, slot: str) -> Run | PooledRun:
+    """The slot's run becomes `run`; the one it replaces is stopped and archived."""
     reset_run(slot)
-    run = Run(exp, alive=_session_alive())
     st.session_state[_RUN_KEYS[slot]] = run
     st.session_state.last_slot = slot
     return run
@@ -199,3 +205,4 @@ def reset_run(slot: str = MAIN) -> None:
     if run is not None:
         run.stop()
         _archive(run)
+        run.close()

@@ -1,0 +1,142 @@
+"""Runs in worker processes (playground.workers): the same API and the same training as a thread Run, errors
+that say what a thread Run's say, and no process or run outliving what started it."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from playground import DataError, Experiment, ExperimentSpec, Run, SpecError
+from playground.plane import decision_grid
+from playground.workers import Pool, PooledRun, WorkerGone
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # every test here starts worker processes (about 3 s each)
+SPEC = {"seed": 3, "data": {"name": "spiral", "n_samples": 200},
+        "model": {"layers": [{"type": "dense", "units": 8, "activation": "tanh"}] * 2},
+        "train": {"epochs": 100_000, "batch_size": 10, "optimizer": "adam", "lr": 0.03}}
+
+
+def wait_until(condition, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+@pytest.fixture(scope="module")
+def pool():
+    made = Pool(1)
+    yield made
+    made.close()
+    assert all(w.process.poll() is not None for w in made.workers)
+
+
+def spec(**train) -> ExperimentSpec:
+    return ExperimentSpec.from_dict({**SPEC, "train": {**SPEC["train"], **train}})
+
+
+def test_a_pooled_run_trains_exactly_as_a_thread_run(pool):
+    here, there = Run(Experiment(spec())), PooledRun(Experiment, spec(), pool=pool)
+    for run in (here, there):
+        run.step(25)
+        run.change(lr=0.1)
+        run.edit_weight(0, 1, 0, 0.5)
+        run.step(15)
+    a, b = here.snapshot(), there.snapshot()
+    assert (b.step, b.epoch, b.state) == (a.step, a.epoch, a.state) and (a.step, a.state) == (40, "paused")
+    timeless = ["seconds"]  # wall-clock time, the one column that may differ
+    assert b.step_losses == a.step_losses and b.spec == a.spec
+    assert b.history.drop(columns=timeless).equals(a.history.drop(columns=timeless))
+    grid_here, grid_there = here.read(decision_grid, 20, 6.0), there.read(decision_grid, 20, 6.0)
+    assert (grid_there["z"] == grid_here["z"]).all()
+    assert torch.equal(there.dataset.x_train, here.dataset.x_train)
+    there.close()
+
+
+def test_start_pause_stop_act_in_the_worker(pool):
+    run = PooledRun(Experiment, spec(), pool=pool)
+    assert run.state == "ready" and not run.thread_alive
+    run.start()
+    assert wait_until(lambda: run.snapshot().step > 50) and run.state == "running"
+    run.pause()
+    paused_at = run.snapshot().step
+    time.sleep(0.3)
+    assert run.snapshot().step == paused_at and run.state == "paused"
+    run.step(run.steps_to_epoch_end())
+    assert run.snapshot().step % run.snapshot().steps_per_epoch == 0
+    run.stop()
+    assert run.state == "stopped" and not run.thread_alive and run.wait(timeout=0)
+    run.close()
+    assert wait_until(lambda: pool.hosted() == 0, 5)
+
+
+def test_a_bad_experiment_fails_as_it_would_here(pool, tmp_path):
+    missing = spec().replace(data=spec().data.__class__(name="csv", path=str(tmp_path / "gone.csv"), target="y"))
+    with pytest.raises(DataError) as here:
+        Experiment(missing)
+    with pytest.raises(DataError) as there:
+        PooledRun(Experiment, missing, pool=pool)
+    assert str(there.value) == str(here.value)
+    run, local = PooledRun(Experiment, spec(), pool=pool), Run(Experiment(spec()))
+    with pytest.raises(SpecError) as bad_here:
+        local.change(lr=-1)
+    with pytest.raises(SpecError) as bad_there:
+        run.change(lr=-1)
+    assert (bad_there.value.field, str(bad_there.value)) == (bad_here.value.field, str(bad_here.value))
+    run.close()
+    assert pool.hosted() == 0
+
+
+def test_a_run_whose_session_ended_is_dropped(pool):
+    open_ = {"yes": True}
+    run = PooledRun(Experiment, spec(), pool=pool, alive=lambda: open_["yes"]).start()
+    assert wait_until(lambda: pool.hosted() == 1)
+    open_["yes"] = False
+    assert wait_until(lambda: pool.hosted() == 0, 10)
+    with pytest.raises(KeyError):
+        run.snapshot()
+
+
+def test_a_killed_worker_is_said_in_words(pool):
+    lonely = Pool(1)
+    run = PooledRun(Experiment, spec(), pool=lonely).start()
+    lonely.workers[0].process.kill()
+    with pytest.raises(WorkerGone, match="training process .* has ended; start the run again"):
+        wait_until(lambda: run.snapshot() and False, 10)
+    lonely.close()
+
+
+SERVER = """
+import time
+from playground import Experiment, ExperimentSpec
+from playground.workers import POOL, PooledRun
+runs = [PooledRun(Experiment, ExperimentSpec.from_dict({"data": {"name": "xor"}, "train": {"epochs": 100000}})).start()
+        for _ in range(3)]
+print(" ".join(map(str, POOL.pids())), flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.slow
+def test_no_worker_outlives_a_killed_server():
+    server = subprocess.Popen([sys.executable, "-c", SERVER], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT), "PLAYGROUND_WORKERS": "2"})
+    pids = [int(p) for p in server.stdout.readline().split()]
+    assert len(pids) == 2 and all(Path(f"/proc/{p}").exists() for p in pids)
+    server.send_signal(signal.SIGKILL)
+    server.wait(10)
+    assert wait_until(lambda: not any(_running(p) for p in pids), 15), "a worker outlived its server"
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
