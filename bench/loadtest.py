@@ -26,10 +26,11 @@ import asyncio
 import json
 import os
 import random
+import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -296,6 +297,9 @@ def report(r: dict) -> None:
     print(f"epoch counter update every  p50 {r['update_gap_s']['p50']:.2f} s   p95 {r['update_gap_s']['p95']:.2f} s")
     print(f"steps/s per session  median {r['steps_per_s']['median']:,.0f}   min {r['steps_per_s']['min']:,.0f}   "
           f"all sessions {r['steps_per_s']['total']:,.0f}")
+    if "bare_capacity_steps_per_s" in r:
+        print(f"the machine's bare-loop capacity (a loop per core, before the test) "
+              f"{r['bare_capacity_steps_per_s']:,.0f} steps/s: the class got {100 * r['share_of_capacity']:.0f} %")
     print(f"server RSS before the first session {srv['idle_rss_mb']:.0f} MB (torch not yet loaded), peak "
           f"{srv['peak_rss_mb']:.0f} MB; threads named playground-run at most {srv['max_run_threads']}")
     cpu = r["cpu_cores"]
@@ -329,7 +333,6 @@ def _servers(args, env: dict, flags: list[str]) -> Iterator[tuple[str, list[int]
 
 def _new_class() -> tuple:
     """A fresh SQLite class doing the first lesson (its question dropped: Play must not wait for an answer)."""
-    from dataclasses import replace
 
     from playground.classroom import Store
     from playground.lesson import course
@@ -347,6 +350,30 @@ def _playground_steps_per_epoch() -> int:
     from ui.session import DEFAULT_SPECS, PLAYGROUND
 
     return Experiment(DEFAULT_SPECS[PLAYGROUND]).steps_per_epoch
+
+
+def bare_rate(seconds: float) -> float:
+    """Steps/s of a bare PyTorch loop (bench/run.py's) training the Playground's default network on one thread."""
+    import torch
+
+    from bench.run import bare_loop
+    from playground import Experiment
+    from ui.session import DEFAULT_SPECS, PLAYGROUND
+
+    torch.set_num_threads(1)
+    exp = Experiment(DEFAULT_SPECS[PLAYGROUND])
+    spec, steps, start = exp.spec.replace(train=replace(exp.spec.train, epochs=5)), 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        steps += bare_loop(exp.model, exp.data, spec)[0]
+    return steps / (time.perf_counter() - start)
+
+
+def bare_capacity(seconds: float = 5.0) -> float:
+    """What this machine can train of the Playground's net: a bare loop on every core at once, steps/s summed."""
+    code = f"import sys; sys.path.insert(0, {str(REPO)!r}); from bench.loadtest import bare_rate; print(bare_rate({seconds}))"
+    loops = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              text=True, cwd=REPO) for _ in range(os.cpu_count() or 1)]
+    return sum(float(loop.communicate(timeout=120)[0].split()[-1]) for loop in loops)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -373,11 +400,14 @@ def main(argv: list[str] | None = None) -> dict:
     if args.klass:
         store, klass, url = _new_class()
         env["PLAYGROUND_DATABASE_URL"] = url
+    capacity = bare_capacity()  # before the servers start: the machine's own figure, in the same run
     with _servers(args, env, flags) as (url, pids):
         students, samples, idle_rss, ages, errors = asyncio.run(drive(url, pids, args, klass))
         gone = [wait_threads_gone(pid, timeout=15.0) for pid in pids]
         left, gone_s = sum(n for n, _ in gone), max(t for _, t in gone)
         result = summarise(students, samples, idle_rss, left, gone_s, _playground_steps_per_epoch(), args)
+    result["bare_capacity_steps_per_s"] = capacity
+    result["share_of_capacity"] = result["steps_per_s"]["total"] / capacity
     if store is not None:
         _, names, runs = store.class_runs(*klass)
         result["class"] = {"students": len(names), "runs_saved": len(runs), "teacher_errors": errors,
