@@ -1,8 +1,9 @@
 """How live the Playground feels to one user in a real browser: the code here against another checkout.
 
-    python bench/liveview.py [--before DIR] [--seconds 10] [--rounds 2]
+    python bench/liveview.py [--before DIR] [--baseline-env KEY=VALUE] [--seconds 10] [--rounds 2]
 
-For each checkout (`--before`, e.g. a `git worktree` of the previous main, then this one): open the
+For each checkout (`--before`, e.g. a `git worktree` of the previous main, then this one; or this one with
+`--baseline-env`, e.g. PLAYGROUND_WORKERS=0 to compare runs in threads with runs in worker processes): open the
 Playground in Debian's Chromium, wait until it is drawn, press Play and watch for `--seconds`: an in-page
 sampler every 50 ms says whether any live chart was missing and how often each figure changed; Chrome's
 own Performance.getMetrics gives the main thread's busy share; the epoch counter gives epochs per redraw.
@@ -24,8 +25,8 @@ from playwright.sync_api import sync_playwright
 
 
 
-def measure(repo: Path, seconds: float, clicks: int) -> dict:
-    with app_server(REPO / "test-artifacts" / f"liveview-{repo.name}.log", repo=repo, timeout=90) as server, \
+def measure(repo: Path, seconds: float, clicks: int, env: dict[str, str] | None = None) -> dict:
+    with app_server(REPO / "test-artifacts" / f"liveview-{repo.name}.log", repo=repo, env=env, timeout=90) as server, \
             sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -77,12 +78,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--clicks", type=int, default=8)
+    parser.add_argument("--baseline-env", action="append", default=[],
+                        help="KEY=VALUE: the baseline is this checkout with this server environment")
     args = parser.parse_args()
-    repos = ([args.before.resolve()] if args.before else []) + [REPO]
+    baseline_env = dict(kv.split("=", 1) for kv in args.baseline_env)
+    setups = ([("before", args.before.resolve(), None)] if args.before else []) + \
+        ([(" ".join(args.baseline_env), REPO, baseline_env)] if baseline_env else []) + [("now", REPO, None)]
     for round_ in range(args.rounds):
-        for repo in repos:  # interleaved, so both see the same machine
-            row = measure(repo, args.seconds, args.clicks)
-            label = "before" if repo != REPO else "now"
+        for label, repo, env in setups:  # interleaved, so both see the same machine
+            row = measure(repo, args.seconds, args.clicks, env)
             print(f"round {round_ + 1} {label:6s} " + "  ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
                                                           for k, v in row.items()), flush=True)
 

@@ -12,7 +12,7 @@ server has threads), end when the server process does, however it ends (the kern
 parent-death signal, which fires when the *thread* that started them ends, as a page run's does),
 and drop a run as soon as its session ends (polled like a thread Run's `alive`).
 
-`open_run` picks where a run trains: see its docstring and docs/classroom.md for the measured line.
+`open_run` picks where an app's run trains: see its docstring, and bench/README.md for the measured line.
 """
 from __future__ import annotations
 
@@ -206,14 +206,20 @@ class Pool:
         return sum(w.call("", "hosted") for w in self.workers if w.alive)
 
 
-def _workers_setting() -> int:
-    """PLAYGROUND_WORKERS: "auto" (the default: one per core), a number of processes, or 0 (every run in a thread)."""
+def _workers_setting() -> tuple[bool, int]:
+    """PLAYGROUND_WORKERS: "auto" (the default), a number of processes, or 0 (every run in a thread):
+    (auto, processes)."""
     setting = os.environ.get("PLAYGROUND_WORKERS", "auto").strip().lower()
-    return (os.cpu_count() or 1) if setting in ("auto", "") else int(setting)
+    if setting in ("auto", ""):
+        return True, os.cpu_count() or 1
+    return False, int(setting)
 
 
-WORKERS = _workers_setting()
+AUTO, WORKERS = _workers_setting()
 POOL = Pool(max(1, WORKERS))
+_THREAD_RUNS: "weakref.WeakSet[Run]" = weakref.WeakSet()   # what open_run put in threads of this process
+_opening = 0                                                # thread runs open_run is building now
+_choosing = threading.Lock()
 
 
 def _close(worker: Worker, run_id: str) -> None:
@@ -227,11 +233,12 @@ class PooledRun:
     """A Run whose experiment trains in one of the pool's worker processes; the same API as `Run`, minus `exp`."""
 
     def __init__(self, build: Callable[..., Experiment], *args: Any, num_threads: int | None = None,
-                 alive: Callable[[], bool] | None = None, pool: Pool = POOL):
+                 alive: Callable[[], bool] | None = None, pool: Pool | None = None):
         """`build(*args)` makes the experiment in the worker (it must be importable there, e.g. `Experiment`
         and a spec); its SpecError or DataError is raised here, as building it here would."""
         self.key = uuid.uuid4().hex
         self.alive = alive
+        pool = pool or POOL
         self._worker = pool.place()
         try:
             self._worker.call(self.key, "open", build, args, num_threads)
@@ -305,10 +312,36 @@ class PooledRun:
         return self._call("snapshot")
 
 
-def open_run(build: Callable[..., Experiment], *args: Any,
-             alive: Callable[[], bool] | None = None) -> Run | PooledRun:
-    """A run of `build(*args)` where the app trains it: in a worker process, or, with PLAYGROUND_WORKERS=0,
-    in a thread of this process (as `Run(build(*args))`)."""
-    if WORKERS == 0:
-        return Run(build(*args), alive=alive)
-    return PooledRun(build, *args, alive=alive)
+def open_run(build: Callable[..., Experiment], *args: Any, alive: Callable[[], bool] | None = None,
+             replacing: "Run | PooledRun | None" = None) -> "Run | PooledRun":
+    """A run of `build(*args)` where the app trains it best: in a thread of this process (as `Run(build(*args))`)
+    or in a worker process (PooledRun).
+
+    PLAYGROUND_WORKERS=0 puts every run in a thread, a number every run in a pool of that many processes. "auto"
+    (the default) keeps a lone run in a thread: one user's redraws are cheaper and faster that way (no calls
+    across processes, no 4 s pool start). Once another run of this process is open (not done, its session
+    alive), on a machine of more than one core, new runs go to the pool, since threads of one interpreter share
+    about one core however many the machine has (bench/README.md has the figures). `replacing` is the run this
+    one replaces in its session: it does not count as another."""
+    global _opening
+    with _choosing:  # a class's pages open together: each must see the runs the others are still building
+        in_thread = WORKERS == 0 or (AUTO and (WORKERS < 2 or not (_opening or _others_open(replacing))))
+        _opening += in_thread
+    if not in_thread:
+        return PooledRun(build, *args, alive=alive)
+    try:
+        run = Run(build(*args), alive=alive)
+        _THREAD_RUNS.add(run)
+        return run
+    finally:
+        with _choosing:
+            _opening -= 1
+
+
+def _others_open(replacing: "Run | PooledRun | None") -> bool:
+    """Whether a run other than `replacing` is open in this process: in the pool, or in a thread that can still
+    train for a live session."""
+    if sum(w.hosted for w in POOL.workers) > (1 if isinstance(replacing, PooledRun) else 0):
+        return True
+    return any(r is not replacing and not r.closed and not r.exp.done and (r.alive is None or r.alive())
+               for r in list(_THREAD_RUNS))

@@ -12,6 +12,7 @@ import torch
 
 from playground import DataError, Experiment, ExperimentSpec, Run, SpecError
 from playground.plane import decision_grid
+from playground import workers
 from playground.workers import Pool, PooledRun, WorkerGone
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,3 +141,22 @@ def _running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_auto_keeps_a_lone_run_in_a_thread_and_pools_the_rest(pool, monkeypatch):
+    monkeypatch.setattr(workers, "AUTO", True)
+    monkeypatch.setattr(workers, "WORKERS", 2)
+    monkeypatch.setattr(workers, "POOL", pool)
+    monkeypatch.setattr(workers, "_THREAD_RUNS", type(workers._THREAD_RUNS)())
+    first = workers.open_run(Experiment, spec())
+    again = workers.open_run(Experiment, spec(), replacing=first)     # the same session's next run
+    assert isinstance(first, Run) and isinstance(again, Run)
+    first.close()
+    second = workers.open_run(Experiment, spec())                    # another session, while `again` is open
+    assert isinstance(second, PooledRun)
+    again.close()
+    third = workers.open_run(Experiment, spec(), replacing=second)   # a pooled run's own session
+    assert isinstance(third, Run)
+    monkeypatch.setattr(workers, "WORKERS", 1)                       # one core: a pool cannot help
+    assert isinstance(workers.open_run(Experiment, spec()), Run)
+    second.close()
