@@ -3,6 +3,7 @@ Streamlit would also read a pages/ folder as an old-style multipage app, see doc
 import streamlit as st
 
 from playground.run import hold_training
+from playground.workers import start_pool
 from ui import build, play
 from ui.classroom import apply_join_link
 from ui.lesson import apply_lesson_link
@@ -26,6 +27,7 @@ pages = [
 # the experiment each page edits (declared by its module); the share link and the sidebar's Share expander follow it
 PAGE_SLOTS = {"playground": play.SLOT, "build": build.SLOT, "train": build.SLOT}
 
+start_pool()  # once per server: the worker processes import torch while this first page run does
 page = st.navigation(pages)
 slot = PAGE_SLOTS.get(page.url_path or "playground")
 apply_lesson_link()  # before the share link: a reloaded lesson page keeps the student's newest settings

@@ -108,3 +108,20 @@ def dense_biases(model: Network) -> list[np.ndarray]:
 def diagram_view(exp, resolution: int, extent: float) -> tuple[dict, list[np.ndarray], list[np.ndarray]]:
     """What the network diagram draws, read at one instant: (neuron_maps, dense_weights, dense_biases)."""
     return neuron_maps(exp, resolution, extent), dense_weights(exp.model), dense_biases(exp.model)
+
+
+@dataclass(frozen=True)
+class PlaneView:
+    """What the Playground's live view draws, read at one instant in one query (one call to a run in a worker
+    process, not one per chart)."""
+    points: ToyPoints
+    maps: dict                   # neuron_maps
+    weights: list[np.ndarray]    # dense_weights
+    biases: list[np.ndarray]     # dense_biases
+    grid: dict                   # decision_grid over the points' extent
+
+
+def plane_view(exp, node_resolution: int, grid_resolution: int) -> PlaneView:
+    points = toy_points(exp)
+    maps, weights, biases = diagram_view(exp, node_resolution, points.extent)
+    return PlaneView(points, maps, weights, biases, decision_grid(exp, grid_resolution, points.extent))

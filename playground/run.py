@@ -131,7 +131,6 @@ class Run:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._state, self._error = "ready", ""
-        self.closed = False
         self.key = uuid.uuid4().hex   # names this run where it is reported (a class's store), unique across servers
 
     @property
@@ -184,7 +183,6 @@ class Run:
 
     def close(self) -> None:
         """Stop for good and free what the run holds (a PooledRun's place in its worker process)."""
-        self.closed = True
         self.stop()
 
     def wait(self, timeout: float | None = None) -> bool:

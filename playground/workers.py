@@ -38,9 +38,24 @@ from .train import Experiment, StepMetrics
 
 CALL_TIMEOUT_SECONDS = 120.0        # a worker that answers nothing for this long is taken as gone
 WORKER_PROCESS_NAME = "playground-worker"
+# Training takes the cores the web server leaves: clicks and redraws come first (the OS scheduler weighs a
+# niceness of 10 about a tenth of 0), so a class's training cannot make its pages late.
+WORKER_NICENESS = 10
+# How long a training thread in a worker keeps the interpreter before a call's thread may take it (Python's
+# default is 5 ms; a redraw makes a few calls, each waiting for a turn).
+CALL_SWITCH_SECONDS = 0.001
 # what a PooledRun may ask of the Run in the worker (method names); anything else is refused there
 RUN_CALLS = frozenset({"start", "pause", "step", "stop", "wait", "change", "edit_weight", "steps_to_epoch_end",
                        "read", "snapshot", "state", "spec", "dataset", "thread_alive", "num_threads"})
+
+
+_waits = threading.local()   # per server thread: seconds spent waiting for workers' answers
+
+
+def seconds_waited() -> float:
+    """Seconds the calling thread has spent waiting for worker processes so far: time that cost this process
+    nothing (a live view's pace counts only its own work: ui/live.py)."""
+    return getattr(_waits, "seconds", 0.0)
 
 
 class WorkerGone(RuntimeError):
@@ -62,6 +77,8 @@ def _answer(call_id: int, value: Any) -> bytes:
 def serve(fd: int, threads: int) -> None:
     """A worker process: host Runs by id and carry out the server's calls (on socket `fd`), several at once."""
     conn = Connection(fd)
+    os.nice(WORKER_NICENESS)
+    sys.setswitchinterval(CALL_SWITCH_SECONDS)
     run_module.configure_slots(slots=1, threads=threads)
     runs: dict[str, Run] = {}
     send_lock = threading.Lock()
@@ -130,6 +147,13 @@ class Worker:
         return self.process.poll() is None
 
     def call(self, run_id: str, op: str, *args: Any, wait: bool = True) -> Any:
+        started = time.perf_counter()
+        try:
+            return self._call(run_id, op, *args, wait=wait)
+        finally:
+            _waits.seconds = getattr(_waits, "seconds", 0.0) + time.perf_counter() - started
+
+    def _call(self, run_id: str, op: str, *args: Any, wait: bool) -> Any:
         answer: Future = Future()
         with self._send_lock:
             if not self.alive:
@@ -166,11 +190,16 @@ class Pool:
         self._lock = threading.Lock()
         self._watched: "weakref.WeakSet[PooledRun]" = weakref.WeakSet()
 
-    def place(self) -> Worker:
+    def start(self) -> None:
+        """Start the worker processes, if not yet started; each is ready once it has imported torch (~3 s)."""
         with self._lock:
             if not self.workers:
                 self.workers = [Worker(threads=1, number=i) for i in range(self.size)]
                 threading.Thread(target=self._watch, name="playground-pool-watch", daemon=True).start()
+
+    def place(self) -> Worker:
+        self.start()
+        with self._lock:
             worker = min(self.workers, key=lambda w: w.hosted)
             worker.hosted += 1
             return worker
@@ -217,9 +246,6 @@ def _workers_setting() -> tuple[bool, int]:
 
 AUTO, WORKERS = _workers_setting()
 POOL = Pool(max(1, WORKERS))
-_THREAD_RUNS: "weakref.WeakSet[Run]" = weakref.WeakSet()   # what open_run put in threads of this process
-_opening = 0                                                # thread runs open_run is building now
-_choosing = threading.Lock()
 
 
 def _close(worker: Worker, run_id: str) -> None:
@@ -312,36 +338,21 @@ class PooledRun:
         return self._call("snapshot")
 
 
-def open_run(build: Callable[..., Experiment], *args: Any, alive: Callable[[], bool] | None = None,
-             replacing: "Run | PooledRun | None" = None) -> "Run | PooledRun":
-    """A run of `build(*args)` where the app trains it best: in a thread of this process (as `Run(build(*args))`)
-    or in a worker process (PooledRun).
-
-    PLAYGROUND_WORKERS=0 puts every run in a thread, a number every run in a pool of that many processes. "auto"
-    (the default) keeps a lone run in a thread: one user's redraws are cheaper and faster that way (no calls
-    across processes, no 4 s pool start). Once another run of this process is open (not done, its session
-    alive), on a machine of more than one core, new runs go to the pool, since threads of one interpreter share
-    about one core however many the machine has (bench/README.md has the figures). `replacing` is the run this
-    one replaces in its session: it does not count as another."""
-    global _opening
-    with _choosing:  # a class's pages open together: each must see the runs the others are still building
-        in_thread = WORKERS == 0 or (AUTO and (WORKERS < 2 or not (_opening or _others_open(replacing))))
-        _opening += in_thread
-    if not in_thread:
-        return PooledRun(build, *args, alive=alive)
-    try:
-        run = Run(build(*args), alive=alive)
-        _THREAD_RUNS.add(run)
-        return run
-    finally:
-        with _choosing:
-            _opening -= 1
+def start_pool() -> None:
+    """Start the pool now if this server's runs will use it, so that the first run does not wait for its
+    workers to import torch (they do while the first page run imports it here)."""
+    if pooling():
+        POOL.start()
 
 
-def _others_open(replacing: "Run | PooledRun | None") -> bool:
-    """Whether a run other than `replacing` is open in this process: in the pool, or in a thread that can still
-    train for a live session."""
-    if sum(w.hosted for w in POOL.workers) > (1 if isinstance(replacing, PooledRun) else 0):
-        return True
-    return any(r is not replacing and not r.closed and not r.exp.done and (r.alive is None or r.alive())
-               for r in list(_THREAD_RUNS))
+def pooling() -> bool:
+    """Whether the app's runs train in the pool: PLAYGROUND_WORKERS is a number above 0, or "auto" on a machine
+    of more than one core (on one core a pool has no core to add, only the calls' cost)."""
+    return WORKERS > 0 and not (AUTO and WORKERS < 2)
+
+
+def open_run(build: Callable[..., Experiment], *args: Any,
+             alive: Callable[[], bool] | None = None) -> "Run | PooledRun":
+    """A run of `build(*args)` where the app trains it: in the pool (see `pooling`), or else in a thread of this
+    process (as `Run(build(*args))`, what the Python API, the CLI and the tests use)."""
+    return PooledRun(build, *args, alive=alive) if pooling() else Run(build(*args), alive=alive)

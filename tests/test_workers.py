@@ -143,20 +143,8 @@ def _running(pid: int) -> bool:
         return False
 
 
-def test_auto_keeps_a_lone_run_in_a_thread_and_pools_the_rest(pool, monkeypatch):
-    monkeypatch.setattr(workers, "AUTO", True)
-    monkeypatch.setattr(workers, "WORKERS", 2)
-    monkeypatch.setattr(workers, "POOL", pool)
-    monkeypatch.setattr(workers, "_THREAD_RUNS", type(workers._THREAD_RUNS)())
-    first = workers.open_run(Experiment, spec())
-    again = workers.open_run(Experiment, spec(), replacing=first)     # the same session's next run
-    assert isinstance(first, Run) and isinstance(again, Run)
-    first.close()
-    second = workers.open_run(Experiment, spec())                    # another session, while `again` is open
-    assert isinstance(second, PooledRun)
-    again.close()
-    third = workers.open_run(Experiment, spec(), replacing=second)   # a pooled run's own session
-    assert isinstance(third, Run)
-    monkeypatch.setattr(workers, "WORKERS", 1)                       # one core: a pool cannot help
-    assert isinstance(workers.open_run(Experiment, spec()), Run)
-    second.close()
+def test_the_app_pools_its_runs_where_there_are_cores_to_add(monkeypatch):
+    for auto, workers_, pooled in [(True, 2, True), (True, 1, False), (False, 1, True), (False, 0, False)]:
+        monkeypatch.setattr(workers, "AUTO", auto)
+        monkeypatch.setattr(workers, "WORKERS", workers_)
+        assert workers.pooling() is pooled, (auto, workers_)

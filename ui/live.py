@@ -17,6 +17,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from playground import Run, Snapshot
+from playground.workers import seconds_waited
 
 LIVE_SECONDS = 0.2          # redraw interval of a live view while few views are live
 # The share of one core that live redraws may take, all sessions together. Streamlit runs every session's
@@ -94,11 +95,11 @@ def live_view(run: Run, draw: Callable[[Run, Snapshot], None]) -> None:
 
     @st.fragment(run_every=interval)
     def show() -> None:
-        started = time.perf_counter()
+        started, waited = time.perf_counter(), seconds_waited()
         snap = run.snapshot()
         draw(run, snap)
-        if interval is not None:
-            REDRAWS.add(view, time.perf_counter() - started)
+        if interval is not None:  # this process's own time: not the waits for a worker process's answers
+            REDRAWS.add(view, time.perf_counter() - started - (seconds_waited() - waited))
             if snap.state != "running":
                 st.rerun()  # the run ended: the page shows its buttons and final state
             if not 0.25 <= live_seconds() / interval <= 2 and REDRAWS.may_repace(run):

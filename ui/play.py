@@ -24,7 +24,7 @@ from playground.charts.theme import CLASS_COLOUR_NAMES
 from playground.data import (DATASETS, DRAWN, MAX_DRAWN_CLASSES, MAX_DRAWN_POINTS, MIN_DRAWN_POINTS, TOY_DATASETS,
                              TOY_FEATURES)
 from playground.data.toy import PLANE_HALF_WIDTH, make_toy
-from playground.plane import decision_grid, diagram_view, toy_points
+from playground.plane import PlaneView, decision_grid, plane_view, toy_points
 from playground.play_settings import MAX_HIDDEN_LAYERS, MAX_UNITS, PlaySettings
 from playground.registry import RANGES
 
@@ -317,18 +317,17 @@ def draw_epoch(run: Run, snap: Snapshot) -> None:
                                                "weights, Restart starts again from these")
 
 
-def draw_diagram(run: Run, snap: Snapshot) -> None:
+def draw_diagram(run: Run, snap: Snapshot, view: PlaneView) -> None:
     """The network diagram: links by weight, and what each input, neuron and the output computes."""
-    data = run.read(toy_points)
-    maps, weights, biases = run.read(diagram_view, NODE_GRID, data.extent)
+    data, maps, weights, biases = view.points, view.maps, view.weights, view.biases
     stepping = anatomy.active(snap)
-    view = anatomy.current_view(run) if stepping else None
-    figure = (anatomy.figure(view, data, maps, DIAGRAM_HEIGHT) if view is not None else
+    step_view = anatomy.current_view(run) if stepping else None
+    figure = (anatomy.figure(step_view, data, maps, DIAGRAM_HEIGHT) if step_view is not None else
               network_diagram(weights, maps, data.feature_names, data.output_range, DIAGRAM_HEIGHT, biases))
     live_chart(figure, "pg_diagram", config={"displayModeBar": False}, preview_in="pg_boundary",  # hover: its map
                on_click=partial(_pick_link, weights))
     if stepping:
-        anatomy.controls(view, run, data, SLOT)
+        anatomy.controls(step_view, run, data, SLOT)
     weight_editor(weights, data.feature_names)
 
 
@@ -375,26 +374,28 @@ def _set_weight(layer: int, unit: int, source: int) -> None:
 
 def draw_network_and_output(run: Run, snap: Snapshot, show_test: bool, discretize: bool,
                             board: drawn.Board | None = None) -> None:
+    view = run.read(plane_view, NODE_GRID, GRID)
     left, right = columns()
     with left:
-        draw_diagram(run, snap)
+        draw_diagram(run, snap, view)
     with right:
-        draw_output(run, snap, show_test, discretize, board)
+        draw_output(run, snap, view, show_test, discretize, board)
 
 
-def draw_output(run: Run, snap: Snapshot, show_test: bool, discretize: bool, board: drawn.Board | None = None) -> None:
+def draw_output(run: Run, snap: Snapshot, view: PlaneView, show_test: bool, discretize: bool,
+                board: drawn.Board | None = None) -> None:
     """Losses, the decision map with the data on top, the loss curve and the run's status. While drawing
     (`board`), a click on the map adds or erases a point, every drawn point shows (train and test), and
     a board the run does not train on yet (too few points) shows over the last run's map, on the whole plane."""
-    data = run.read(toy_points)
+    data, grid = view.points, view.grid
     if board is not None:
         show_test = True
-        if run.spec.data.points != board:
+        if snap.spec.data.points != board:
             labels = np.array([p[2] for p in board], dtype=np.float32)
             data = replace(data, train=np.array([p[:2] for p in board], np.float32).reshape(-1, 2),
                            train_labels=labels, test=np.zeros((0, 2), np.float32), test_labels=labels[:0],
                            extent=PLANE_HALF_WIDTH)
-    grid = run.read(decision_grid, GRID, data.extent)
+            grid = run.read(decision_grid, GRID, data.extent)
     last = snap.history.iloc[-1] if len(snap.history) else None
     st.markdown(f"Test loss **{last.test_loss:.3f}** · Training loss **{last.train_loss:.3f}**"
                 if last is not None else "Test loss — · Training loss —")

@@ -176,7 +176,7 @@ def new_run(spec: ExperimentSpec, slot: str = MAIN) -> Run | None:
     Bad specs or data show st.error with the message and return None; the previous spec is kept.
     """
     try:
-        run = open_run(Experiment, spec, alive=_session_alive(), replacing=current_run(slot))
+        run = open_run(Experiment, spec, alive=_session_alive())
     except (SpecError, DataError, WorkerGone) as e:
         st.error(f"Cannot build this experiment — {e}")
         return None
