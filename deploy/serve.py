@@ -62,6 +62,8 @@ def serve(processes: int, port: int, address: str = "127.0.0.1", env: dict[str, 
     log_dir.mkdir(parents=True, exist_ok=True)
     prefix = Path(tempfile.mkdtemp(prefix="playground-nginx-"))
     secret = secrets.token_hex(16)
+    # the cores shared out: each process's training pool gets its part (playground/workers.py), unless set
+    workers = {"PLAYGROUND_WORKERS": str(max(1, (os.cpu_count() or 1) // processes))}
     backends = [f"127.0.0.1:{port + 1 + i}" for i in range(processes)]
     procs: list[subprocess.Popen] = []
     try:
@@ -70,7 +72,7 @@ def serve(processes: int, port: int, address: str = "127.0.0.1", env: dict[str, 
                    "--server.port", backend.split(":")[1], *STREAMLIT_FLAGS, *(flags or [])]
             with open(log_dir / f"streamlit-{backend.split(':')[1]}.log", "wb") as out:
                 procs.append(subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
-                                              env={**os.environ, **(env or {}), COOKIE_SECRET_ENV: secret},
+                                              env={**workers, **os.environ, **(env or {}), COOKIE_SECRET_ENV: secret},
                                               start_new_session=True))
         (prefix / "nginx.conf").write_text(nginx_config(backends, f"{address}:{port}", prefix))
         nginx = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
