@@ -27,6 +27,8 @@ import time
 import uuid
 import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+from functools import cached_property
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Callable
@@ -56,6 +58,9 @@ def seconds_waited() -> float:
     """Seconds the calling thread has spent waiting for worker processes so far: time that cost this process
     nothing (a live view's pace counts only its own work: ui/live.py)."""
     return getattr(_waits, "seconds", 0.0)
+
+
+GONE = "the server's training process for this run has ended (it may have run out of memory); Reset starts a new run"
 
 
 class WorkerGone(RuntimeError):
@@ -157,7 +162,7 @@ class Worker:
         answer: Future = Future()
         with self._send_lock:
             if not self.alive:
-                raise WorkerGone(f"the training process {self.name} has ended; start the run again")
+                raise WorkerGone(GONE)
             call_id = next(self._ids)
             self._waiting[call_id] = answer
             self.conn.send_bytes(pickle.dumps((call_id, run_id, op, args)))
@@ -172,10 +177,10 @@ class Worker:
         while True:
             try:
                 call_id, ok, value = pickle.loads(self.conn.recv_bytes())
-            except (EOFError, OSError):
+            except (EOFError, OSError, TypeError):  # the worker ended, or Pool.close closed this end (TypeError)
                 break
             self._waiting.pop(call_id).set_result((ok, value))
-        gone = WorkerGone(f"the training process {self.name} has ended; start the run again")
+        gone = WorkerGone(GONE)
         for answer in list(self._waiting.values()):
             answer.set_result((False, gone))
         self._waiting.clear()
@@ -199,7 +204,8 @@ class Pool:
 
     def place(self) -> Worker:
         self.start()
-        with self._lock:
+        with self._lock:  # a worker that ended (killed, out of memory) is replaced for the runs to come
+            self.workers = [w if w.alive else Worker(threads=1, number=i) for i, w in enumerate(self.workers)]
             worker = min(self.workers, key=lambda w: w.hosted)
             worker.hosted += 1
             return worker
@@ -264,6 +270,7 @@ class PooledRun:
         and a spec); its SpecError or DataError is raised here, as building it here would."""
         self.key = uuid.uuid4().hex
         self.alive = alive
+        self._last: Snapshot | None = None   # what the run showed last: still shown if its worker ends
         pool = pool or POOL
         self._worker = pool.place()
         try:
@@ -285,13 +292,21 @@ class PooledRun:
 
     @property
     def state(self) -> str:
-        return self._call("state")
+        try:
+            return self._call("state")
+        except WorkerGone:
+            return "error"
 
     @property
     def spec(self) -> ExperimentSpec:
-        return self._call("spec")
+        try:
+            return self._call("spec")
+        except WorkerGone:
+            if self._last is None:
+                raise
+            return self._last.spec
 
-    @property
+    @cached_property
     def num_threads(self) -> int:
         return self._call("num_threads")
 
@@ -306,16 +321,23 @@ class PooledRun:
     resume = start
 
     def pause(self) -> None:
-        self._call("pause")
+        self._settle("pause")
 
     def step(self, n: int = 1) -> StepMetrics | None:
         return self._call("step", n)
 
     def stop(self, timeout: float | None = 5.0) -> None:
-        self._call("stop", timeout)
+        self._settle("stop", timeout)
 
     def wait(self, timeout: float | None = None) -> bool:
-        return self._call("wait", timeout)
+        return self._settle("wait", timeout)
+
+    def _settle(self, op: str, *args: Any) -> Any:
+        """A call that only ever stops the run: done already if its worker has ended (the run ended with it)."""
+        try:
+            return self._call(op, *args)
+        except WorkerGone:
+            return True
 
     def change(self, **values: float) -> None:
         self._call("change", values)
@@ -335,7 +357,14 @@ class PooledRun:
         return self._call("dataset")
 
     def snapshot(self) -> Snapshot:
-        return self._call("snapshot")
+        """The run as it stands; once its worker has ended, the last one it showed, in state "error" saying so."""
+        try:
+            self._last = self._call("snapshot")
+        except WorkerGone as gone:
+            if self._last is None:
+                raise
+            return replace(self._last, state="error", message=str(gone))
+        return self._last
 
 
 def start_pool() -> None:

@@ -105,12 +105,19 @@ def test_a_run_whose_session_ended_is_dropped(pool):
         run.snapshot()
 
 
-def test_a_killed_worker_is_said_in_words(pool):
+def test_a_killed_worker_is_said_in_words_and_replaced(pool):
     lonely = Pool(1)
     run = PooledRun(Experiment, spec(), pool=lonely).start()
+    assert wait_until(lambda: run.snapshot().step > 0)
     lonely.workers[0].process.kill()
-    with pytest.raises(WorkerGone, match="training process .* has ended; start the run again"):
-        wait_until(lambda: run.snapshot() and False, 10)
+    assert wait_until(lambda: run.state == "error", 10)
+    snap = run.snapshot()   # the last one it showed, saying what happened
+    assert snap.state == "error" and "training process for this run has ended" in snap.message and snap.step > 0
+    assert run.spec == snap.spec
+    with pytest.raises(WorkerGone, match="Reset starts a new run"):
+        run.read(decision_grid, 20, 6.0)
+    again = PooledRun(Experiment, spec(), pool=lonely)   # a new worker takes the runs to come
+    assert again.step(3).step == 3
     lonely.close()
 
 
@@ -148,3 +155,29 @@ def test_the_app_pools_its_runs_where_there_are_cores_to_add(monkeypatch):
         monkeypatch.setattr(workers, "AUTO", auto)
         monkeypatch.setattr(workers, "WORKERS", workers_)
         assert workers.pooling() is pooled, (auto, workers_)
+
+
+def test_the_playground_trains_in_the_pool_and_says_when_its_worker_ended(monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    lonely = Pool(1)
+    monkeypatch.setattr(workers, "WORKERS", 1)
+    monkeypatch.setattr(workers, "AUTO", False)
+    monkeypatch.setattr(workers, "POOL", lonely)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    run = at.session_state["playground_run"]
+    assert isinstance(run, PooledRun) and not at.exception
+    at.button(key="pg_play").click().run()
+    assert wait_until(lambda: run.snapshot().epoch >= 2)
+    at.run()
+    assert not at.exception and at.button(key="pg_play").label == "Pause"
+    assert int(at.metric[0].value.replace(",", "")) >= 2
+    lonely.workers[0].process.kill()
+    assert wait_until(lambda: run.state == "error", 10)
+    at.run()
+    assert not at.exception
+    assert any("training process for this run has ended" in e.value for e in at.error), [e.value for e in at.error]
+    at.button(key="pg_reset").click().run()   # Reset: a new run, in a new worker
+    assert not at.exception and at.session_state["playground_run"].state == "ready"
+    at.session_state["playground_run"].close()
+    lonely.close()

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from playground import Run, Snapshot
-from playground.workers import seconds_waited
+from playground.workers import WorkerGone, seconds_waited
 
 LIVE_SECONDS = 0.2          # redraw interval of a live view while few views are live
 # The share of one core that live redraws may take, all sessions together. Streamlit runs every session's
@@ -97,7 +97,11 @@ def live_view(run: Run, draw: Callable[[Run, Snapshot], None]) -> None:
     def show() -> None:
         started, waited = time.perf_counter(), seconds_waited()
         snap = run.snapshot()
-        draw(run, snap)
+        try:
+            draw(run, snap)
+        except WorkerGone:  # its training process ended (the snapshot, the last one shown, says so)
+            status_message(snap)
+            return
         if interval is not None:  # this process's own time: not the waits for a worker process's answers
             REDRAWS.add(view, time.perf_counter() - started - (seconds_waited() - waited))
             if snap.state != "running":

@@ -12,15 +12,18 @@ from __future__ import annotations
 import base64
 import json
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 
 import streamlit as st
 
 from playground import DataError, ExperimentSpec, Run, SpecError
 from playground.checkpoint import MAX_CHECKPOINT_BYTES, CheckpointError, checkpoint_bytes, load_checkpoint_bytes
+from playground.data import Dataset
 from playground.export import export_notebook, export_script
 from playground.spec import MAX_SPEC_BYTES
+from playground.workers import WorkerGone
 from ui.session import MAIN, adopt_run, check_outside_spec, current_run, get_spec, load_spec
 
 SHARE_PARAM = "exp"
@@ -138,26 +141,34 @@ def _load_checkpoint_file(upload, slot: str) -> str:
 
 
 @st.cache_data(max_entries=100, show_spinner=False)
-def _exported(spec_json: str, num_threads: int, notebook: bool, _dataset=None) -> str:
-    """The script or notebook, cached per experiment (export is pure); `_dataset` (not hashed) skips
-    reloading the data."""
+def _exported(spec_json: str, num_threads: int, notebook: bool,
+              _data: Callable[[], Dataset | None] | None = None) -> str:
+    """The script or notebook, cached per experiment (export is pure); `_data` (not hashed), called only when
+    the export is not cached, gives the run's data to skip reloading it."""
     export = export_notebook if notebook else export_script
-    return export(ExperimentSpec.from_json(spec_json), _dataset, num_threads)
+    return export(ExperimentSpec.from_json(spec_json), _data() if _data is not None else None, num_threads)
+
+
+def _dataset_of(run: Run) -> Dataset | None:
+    try:
+        return run.dataset
+    except WorkerGone:  # its worker ended: the export loads the data itself
+        return None
 
 
 def _export_code(spec: ExperimentSpec, run: Run | None) -> None:
-    same_data = run is not None and run.spec.data == spec.data
-    dataset = run.dataset if same_data else None
-    threads = run.num_threads if run is not None and run.spec == spec else spec.train.num_threads
+    run_spec = run.spec if run is not None else None
+    data = partial(_dataset_of, run) if run_spec is not None and run_spec.data == spec.data else None
+    threads = run.num_threads if run_spec == spec else spec.train.num_threads
     try:
-        script = _exported(spec.to_json(), threads, False, dataset)
+        script = _exported(spec.to_json(), threads, False, data)
     except (SpecError, DataError) as e:
         st.error(f"This experiment cannot be exported yet — {e}")
         return
     with st.container(horizontal=True):
         st.download_button("Download train_script.py", script, "train_script.py", "text/x-python",
                            key="share_download_script")
-        st.download_button("Download notebook (.ipynb)", lambda: _exported(spec.to_json(), threads, True, dataset),
+        st.download_button("Download notebook (.ipynb)", lambda: _exported(spec.to_json(), threads, True, data),
                            "train_notebook.ipynb", "application/x-ipynb+json", key="share_download_notebook",
                            help="The same code in Jupyter cells, with a note on each part and a chart of the losses")
     st.code(script, language="python")
