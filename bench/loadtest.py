@@ -35,11 +35,23 @@ from pathlib import Path
 from typing import Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.appdriver import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    EPOCH_JS,
+    REPO,
+    app_server,
+    browser_cpu_seconds,
+    cpu_seconds,
+    free_port,
+    machine_busy_seconds,
+    rss_mb,
+    threads_cpu_seconds,
+    threads_named,
+    wait_threads_gone,
+)
 from bench.wire import WireSession  # noqa: E402
 from deploy.serve import serve  # noqa: E402
-from bench.appdriver import (CHROMIUM, CHROMIUM_ARGS, EPOCH_JS, REPO, app_server, free_port,  # noqa: E402
-                             browser_cpu_seconds, cpu_seconds, machine_busy_seconds, rss_mb, threads_cpu_seconds,
-                             threads_named, wait_threads_gone)
 
 # Records, in the page, when the epoch counter's text changes: the page's visible update times.
 WATCH_EPOCH_JS = """() => {
@@ -370,7 +382,8 @@ def bare_rate(seconds: float) -> float:
 
 def bare_capacity(seconds: float = 5.0) -> float:
     """What this machine can train of the Playground's net: a bare loop on every core at once, steps/s summed."""
-    code = f"import sys; sys.path.insert(0, {str(REPO)!r}); from bench.loadtest import bare_rate; print(bare_rate({seconds}))"
+    code = (f"import sys; sys.path.insert(0, {str(REPO)!r}); from bench.loadtest import bare_rate; "
+            f"print(bare_rate({seconds}))")
     loops = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                               text=True, cwd=REPO) for _ in range(os.cpu_count() or 1)]
     return sum(float(loop.communicate(timeout=120)[0].split()[-1]) for loop in loops)

@@ -3,14 +3,14 @@
 Streamlit runs every session's page and every in-process `Run` thread in one Python process, so a class's
 clicks, redraws and training take turns on one interpreter lock. A `PooledRun` has `Run`'s API, but its
 experiment lives in a worker process: a plain `Run` there, built from the spec in the worker (so the model and
-data never cross), driven by commands over a pipe. Only what a page asks for comes back (a snapshot, a named
+data never cross), driven by calls over a socket. Only what a page asks for comes back (a snapshot, a named
 query's result), at the page's redraw rate, never per step.
 
-The pool has one process per core (PLAYGROUND_WORKERS=N sets N), each training one run's slice at a time
-on one torch thread; a run goes to the process hosting the fewest. Workers are fresh interpreters, not forks (the
-server has threads), end when the server process does, however it ends (the kernel closes their socket; not Linux's
-parent-death signal, which fires when the *thread* that started them ends, as a page run's does),
-and drop a run as soon as its session ends (polled like a thread Run's `alive`).
+The pool has one process per core (PLAYGROUND_WORKERS=N sets N), each training one run's slice at a time on
+one torch thread; a run goes to the process hosting the fewest. Workers are fresh interpreters, not forks (the
+server has threads). They end when the server process does, however it ends: the kernel closes their socket.
+(Linux's parent-death signal would not do: it fires when the *thread* that started them ends, as a page run
+does.) A worker drops a run as soon as its session ends, polled like a thread Run's `alive`.
 
 `open_run` picks where an app's run trains: see its docstring, and bench/README.md for the measured line.
 """
@@ -60,7 +60,8 @@ def seconds_waited() -> float:
     return getattr(_waits, "seconds", 0.0)
 
 
-GONE = "the server's training process for this run has ended (it may have run out of memory); Reset starts a new run"
+GONE = ("the server's training process for this run has ended (it may have run out of memory); "
+        "Reset starts a new run")
 
 
 class WorkerGone(RuntimeError):

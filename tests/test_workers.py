@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_run import wait_until
 
-from playground import DataError, Experiment, ExperimentSpec, Run, SpecError
+from playground import DataError, Experiment, ExperimentSpec, Run, SpecError, workers
 from playground.plane import decision_grid
-from playground import workers
 from playground.workers import Pool, PooledRun, WorkerGone
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,15 +20,6 @@ pytestmark = pytest.mark.slow  # every test here starts worker processes (about 
 SPEC = {"seed": 3, "data": {"name": "spiral", "n_samples": 200},
         "model": {"layers": [{"type": "dense", "units": 8, "activation": "tanh"}] * 2},
         "train": {"epochs": 100_000, "batch_size": 10, "optimizer": "adam", "lr": 0.03}}
-
-
-def wait_until(condition, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
 
 
 @pytest.fixture(scope="module")
