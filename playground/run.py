@@ -45,6 +45,7 @@ def configure_slots(slots: int, threads: int) -> None:
     ACTIVE_SLOTS, MAX_THREADS = threading.BoundedSemaphore(slots), threads
 
 
+PACE_CATCH_UP_SECONDS = 0.05  # a paced run that fell behind (a held slice) makes up at most this much at full speed
 HOLD_MAX_SECONDS = 0.25     # a held worker still trains one slice this often: holds slow training, never stop it
 
 _holds = 0                  # callers inside hold_training() now
@@ -131,6 +132,8 @@ class Run:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._state, self._error = "ready", ""
+        self.pace: float | None = None   # at most this many epochs a second (set_pace); None: as fast as it can
+        self._due = 0.0                  # perf_counter time the next step is due, while paced
         self.key = uuid.uuid4().hex   # names this run where it is reported (a class's store), unique across servers
 
     @property
@@ -203,6 +206,9 @@ class Run:
         try:
             while not self._stop.is_set() and not self.exp.done:
                 if self._go.wait(timeout=ALIVE_CHECK_SECONDS):
+                    if (early := self._due - time.perf_counter()) > 0 and self.pace is not None:
+                        self._stop.wait(min(early, ALIVE_CHECK_SECONDS))  # paced: the next step is not due yet
+                        continue
                     still_held = not _unheld.wait(HOLD_MAX_SECONDS)
                     self._train_slice(yield_to_holds=not still_held)
                     time.sleep(0)  # let the server's threads in between slices
@@ -219,8 +225,22 @@ class Run:
             deadline = time.perf_counter() + SLICE_SECONDS
             while self._go.is_set() and not self._stop.is_set() and not self.exp.done:
                 self.exp.step()
-                if time.perf_counter() > deadline or (_holds and yield_to_holds):
+                now = time.perf_counter()
+                if self.pace is not None:  # the next step is due a step's share of a second later
+                    step_seconds = 1 / (self.pace * self.exp.steps_per_epoch)
+                    self._due = max(self._due, now - PACE_CATCH_UP_SECONDS) + step_seconds
+                    if self._due > now:
+                        break
+                if now > deadline or (_holds and yield_to_holds):
                     break
+
+    def set_pace(self, epochs_per_second: float | None) -> None:
+        """Train at most this many epochs a second (TF Playground shows every epoch; at the Playground's redraw
+        rate a pace keeps each redraw a few epochs from the last), or as fast as it can (None). The results are
+        the same either way: only the wall time changes."""
+        if epochs_per_second is not None and not epochs_per_second > 0:
+            raise ValueError(f"a pace is a positive number of epochs a second, got {epochs_per_second}")
+        self.pace = epochs_per_second
 
     def change(self, **values: float) -> None:
         """Change live settings (lr, reg_rate, batch_size, momentum, weight_decay) between two steps,

@@ -48,7 +48,8 @@ WORKER_NICENESS = 10
 CALL_SWITCH_SECONDS = 0.001
 # what a PooledRun may ask of the Run in the worker (method names); anything else is refused there
 RUN_CALLS = frozenset({"start", "pause", "step", "stop", "wait", "change", "edit_weight", "steps_to_epoch_end",
-                       "read", "snapshot", "state", "spec", "dataset", "thread_alive", "num_threads"})
+                       "read", "snapshot", "state", "spec", "dataset", "thread_alive", "num_threads",
+                       "set_pace"})
 
 
 _waits = threading.local()   # per server thread: seconds spent waiting for workers' answers
@@ -345,6 +346,9 @@ class PooledRun:
 
     def edit_weight(self, layer: int, unit: int, source: int, value: float) -> None:
         self._call("edit_weight", layer, unit, source, value)
+
+    def set_pace(self, epochs_per_second: float | None) -> None:
+        self._call("set_pace", epochs_per_second)
 
     def steps_to_epoch_end(self) -> int:
         return self._call("steps_to_epoch_end")

@@ -118,6 +118,16 @@ def test_playground_play_trains_live_and_pause_stops_at_once(app):
     assert any(re.match(r"Test loss \*\*\d\.\d{3}\*\* · Training loss \*\*\d\.\d{3}", m.value) for m in at.markdown)
 
 
+def test_playground_speed_paces_the_run_and_max_lets_it_go(app):
+    at = app("views/play.py").run()
+    run = at.session_state["playground_run"]
+    assert at.select_slider(key="pg_speed").value == "10" and run.pace == 10.0   # watch it learn, as TF Playground
+    at.select_slider(key="pg_speed").set_value("max").run()
+    assert run.pace is None
+    at.button(key="pg_reset").click().run()                  # a new run keeps the chosen speed
+    assert at.session_state["playground_run"] is not run and at.session_state["playground_run"].pace is None
+
+
 def test_playground_step_trains_one_epoch_and_reset_archives_and_stops_the_thread(app):
     at = app("views/play.py").run()
     at.radio(key="playground:data.name").set_value("xor").run()

@@ -207,3 +207,21 @@ def test_a_run_uses_the_specs_thread_count_capped_by_the_server(make_exp, monkey
     run = Run(exp)
     assert run.num_threads == 2 and exp.metadata()["num_threads"] == 2  # the metadata says what it got
     assert Run(make_exp(epochs=1)).num_threads == 1                     # the spec's default
+
+
+def test_a_paced_run_trains_no_faster_than_its_pace_and_learns_the_same(make_run, make_exp):
+    paced, free = make_run(make_exp(epochs=ENDLESS)), make_run(make_exp(epochs=ENDLESS))
+    paced.set_pace(5.0)                      # epochs a second; xor here has 10 steps an epoch
+    started = time.perf_counter()
+    paced.start()
+    time.sleep(1.0)
+    paced.pause()
+    elapsed, epochs = time.perf_counter() - started, paced.snapshot().epoch
+    assert 1 <= epochs <= 5.0 * elapsed + 1   # a bound the pace sets, whatever the machine's speed
+    steps = paced.snapshot().step
+    free.step(steps)
+    assert paced.snapshot().step_losses == free.snapshot().step_losses
+    with pytest.raises(ValueError, match="positive number of epochs a second"):
+        paced.set_pace(0)
+    paced.set_pace(None)
+    assert paced.pace is None

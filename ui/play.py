@@ -58,6 +58,10 @@ LINK_KEY = "pg_link"             # the diagram's link whose weight is being edit
 BOARD_KEY = f"{SLOT}:board"      # the drawn points (a link's load clears it, like the controls' keys)
 PENS = (*range(MAX_DRAWN_CLASSES), "value", "erase")
 KEEP_PLAYING_KEY = "pg_keep_playing"
+# Training speed while you watch, epochs a second. The default keeps each redraw of the live view (~5 a second
+# for one user) about 2 epochs from the last, as TF Playground shows every epoch; "max" trains as fast as it can.
+SPEEDS = {"1": 1.0, "3": 3.0, "10": 10.0, "30": 30.0, "max": None}
+DEFAULT_SPEED = "10"
 FEATURE_LABELS = {"x1": "X₁", "x2": "X₂", "x1^2": "X₁²", "x2^2": "X₂²", "x1x2": "X₁X₂",
                   "sin_x1": "sin(X₁)", "sin_x2": "sin(X₂)"}
 FIELDS = {
@@ -211,6 +215,16 @@ def network_controls(settings: PlaySettings) -> PlaySettings:
 
 def init_control(settings: PlaySettings) -> PlaySettings:
     return replace(settings, init=_field("model.init", settings.init))
+
+
+def speed_control(run: Run) -> None:
+    """How fast the run trains while you watch (not a setting of the experiment: its results do not change)."""
+    speed = st.select_slider("Speed (epochs/s)", list(SPEEDS), value=DEFAULT_SPEED, key="pg_speed",
+                             help="10 shows the boundary move a couple of epochs a redraw; max trains as fast as "
+                                  "the server can, and the charts jump more epochs a redraw")
+    if st.session_state.get("pg_paced") != (run.key, speed):  # once per run and choice: a pooled run is a call
+        run.set_pace(SPEEDS[speed])
+        st.session_state["pg_paced"] = (run.key, speed)
 
 
 def _counter(label: str, value: int, lo: int, hi: int, key: str, change: Callable, *args) -> None:

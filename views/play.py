@@ -32,6 +32,8 @@ with right:
 
 run = pg.ensure_run(settings.to_spec(spec))
 if run is not None:  # None only if the very first settings cannot be built; ensure_run has said why
+    with right:
+        pg.speed_control(run)
     with bar[0]:
         pg.run_buttons(run.snapshot())
     with bar[1]:
