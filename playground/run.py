@@ -38,11 +38,21 @@ ACTIVE_SLOTS = threading.BoundedSemaphore(_SLOTS)
 MAX_THREADS = int(os.environ.get("PLAYGROUND_THREADS_PER_RUN", "0")) or max(1, (os.cpu_count() or 1) // _SLOTS)
 
 
-def configure_slots(slots: int, threads: int) -> None:
-    """Set how many runs of this process train at once and the torch threads each may use (a worker process
-    of playground.workers trains one slice at a time on its own core)."""
-    global ACTIVE_SLOTS, MAX_THREADS
-    ACTIVE_SLOTS, MAX_THREADS = threading.BoundedSemaphore(slots), threads
+TRAINING_NICENESS = 0       # the OS priority of training threads (Linux: per thread), see configure_slots
+
+
+def configure_slots(slots: int, threads: int, niceness: int = 0) -> None:
+    """Set how many runs of this process train at once, the torch threads each may use, and the niceness of
+    their threads (a worker process of playground.workers trains one slice at a time on its own core, at a
+    lower priority than the threads that answer the web server)."""
+    global ACTIVE_SLOTS, MAX_THREADS, TRAINING_NICENESS
+    ACTIVE_SLOTS, MAX_THREADS, TRAINING_NICENESS = threading.BoundedSemaphore(slots), threads, niceness
+
+
+def _lower_priority(niceness: int) -> None:
+    """Lower the calling thread's OS priority (Linux sets niceness per thread; elsewhere this does nothing)."""
+    if niceness and sys.platform.startswith("linux"):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
 
 
 PACE_CATCH_UP_SECONDS = 0.05  # a paced run that fell behind (a held slice) makes up at most this much at full speed
@@ -201,6 +211,7 @@ class Run:
 
     def _work(self) -> None:
         _name_os_thread(RUN_THREAD_NAME)
+        _lower_priority(TRAINING_NICENESS)
         torch.set_num_threads(self.num_threads)
         last_check = time.monotonic()
         try:

@@ -39,17 +39,20 @@ from .spec import ExperimentSpec
 from .train import Experiment, StepMetrics
 
 CALL_TIMEOUT_SECONDS = 120.0        # a worker that answers nothing for this long is taken as gone
+SNAPSHOT_REUSE_SECONDS = 0.05       # a page run reads a run's snapshot, state and spec several times: one call
 WORKER_PROCESS_NAME = "playground-worker"
 # Training takes the cores the web server leaves: clicks and redraws come first (the OS scheduler weighs a
-# niceness of 10 about a tenth of 0), so a class's training cannot make its pages late.
-WORKER_NICENESS = 10
+# niceness of 10 about a tenth of 0), so a class's training cannot make its pages late. Only the training
+# threads: a worker's threads that answer the server's calls keep the normal priority, or every call (and so
+# every click) would wait behind the browser and the server for a turn on a core.
+TRAINING_NICENESS = 10
 # How long a training thread in a worker keeps the interpreter before a call's thread may take it (Python's
 # default is 5 ms; a redraw makes a few calls, each waiting for a turn).
 CALL_SWITCH_SECONDS = 0.001
 # what a PooledRun may ask of the Run in the worker (method names); anything else is refused there
 RUN_CALLS = frozenset({"start", "pause", "step", "stop", "wait", "change", "edit_weight", "steps_to_epoch_end",
-                       "read", "snapshot", "state", "spec", "dataset", "thread_alive", "num_threads",
-                       "set_pace"})
+                       "read", "snapshot", "dataset", "thread_alive", "num_threads", "set_pace"})
+RUN_CHANGES = frozenset({"start", "pause", "step", "stop", "change", "edit_weight"})   # what a snapshot shows
 
 
 _waits = threading.local()   # per server thread: seconds spent waiting for workers' answers
@@ -84,9 +87,8 @@ def _answer(call_id: int, value: Any) -> bytes:
 def serve(fd: int, threads: int) -> None:
     """A worker process: host Runs by id and carry out the server's calls (on socket `fd`), several at once."""
     conn = Connection(fd)
-    os.nice(WORKER_NICENESS)
     sys.setswitchinterval(CALL_SWITCH_SECONDS)
-    run_module.configure_slots(slots=1, threads=threads)
+    run_module.configure_slots(slots=1, threads=threads, niceness=TRAINING_NICENESS)
     runs: dict[str, Run] = {}
     send_lock = threading.Lock()
 
@@ -273,6 +275,7 @@ class PooledRun:
         self.key = uuid.uuid4().hex
         self.alive = alive
         self._last: Snapshot | None = None   # what the run showed last: still shown if its worker ends
+        self._last_at = -SNAPSHOT_REUSE_SECONDS
         pool = pool or POOL
         self._worker = pool.place()
         try:
@@ -284,6 +287,8 @@ class PooledRun:
         pool.watch(self)
 
     def _call(self, op: str, *args: Any) -> Any:
+        if op in RUN_CHANGES:
+            self._last_at = -SNAPSHOT_REUSE_SECONDS  # the next snapshot must show what this call did
         return self._worker.call(self.key, op, *args)
 
     def close(self) -> None:
@@ -294,19 +299,11 @@ class PooledRun:
 
     @property
     def state(self) -> str:
-        try:
-            return self._call("state")
-        except WorkerGone:
-            return "error"
+        return self.snapshot().state
 
     @property
     def spec(self) -> ExperimentSpec:
-        try:
-            return self._call("spec")
-        except WorkerGone:
-            if self._last is None:
-                raise
-            return self._last.spec
+        return self.snapshot().spec
 
     @cached_property
     def num_threads(self) -> int:
@@ -362,9 +359,12 @@ class PooledRun:
         return self._call("dataset")
 
     def snapshot(self) -> Snapshot:
-        """The run as it stands; once its worker has ended, the last one it showed, in state "error" saying so."""
+        """The run as it stands (a page run's reads within SNAPSHOT_REUSE_SECONDS share one call, unless the
+        run was told something since); once its worker has ended, the last one it showed, in state "error"."""
+        if self._last is not None and time.monotonic() - self._last_at < SNAPSHOT_REUSE_SECONDS:
+            return self._last
         try:
-            self._last = self._call("snapshot")
+            self._last, self._last_at = self._call("snapshot"), time.monotonic()
         except WorkerGone as gone:
             if self._last is None:
                 raise
