@@ -18,18 +18,8 @@ import statistics
 import time
 from pathlib import Path
 
-from appdriver import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    DRAWN_JS,
-    EPOCH_JS,
-    PLAYGROUND_LIVE_CHARTS,
-    REPO,
-    SAMPLER_INSTALL_JS,
-    SAMPLER_READ_JS,
-    app_server,
-    main_thread_seconds,
-)
+from appdriver import (CHROMIUM, CHROMIUM_ARGS, DRAWN_JS, EPOCH_JS, PLAYGROUND_LIVE_CHARTS, REPO, SAMPLER_INSTALL_JS,
+                       SAMPLER_READ_JS, app_server, main_thread_seconds)
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 

@@ -35,21 +35,9 @@ from pathlib import Path
 from typing import Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.appdriver import (  # noqa: E402
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    EPOCH_JS,
-    REPO,
-    app_server,
-    browser_cpu_seconds,
-    cpu_seconds,
-    free_port,
-    machine_busy_seconds,
-    rss_mb,
-    threads_cpu_seconds,
-    threads_named,
-    wait_threads_gone,
-)
+from bench.appdriver import (CHROMIUM, CHROMIUM_ARGS, EPOCH_JS, REPO, app_server, free_port,  # noqa: E402
+                             browser_cpu_seconds, cpu_seconds, machine_busy_seconds, rss_mb, threads_cpu_seconds,
+                             threads_named, wait_threads_gone)
 from bench.wire import WireSession  # noqa: E402
 from deploy.serve import serve  # noqa: E402
 

@@ -18,25 +18,11 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from playground import ExperimentSpec, Run, Snapshot, SpecError, drawn, registry
-from playground.charts import (
-    dataset_thumbnails,
-    decision_boundary_figure,
-    link_at,
-    link_name,
-    loss_figure,
-    network_diagram,
-    thumbnail_at,
-)
+from playground.charts import (dataset_thumbnails, decision_boundary_figure, link_at, link_name, loss_figure,
+                               network_diagram, thumbnail_at)
 from playground.charts.theme import CLASS_COLOUR_NAMES
-from playground.data import (
-    DATASETS,
-    DRAWN,
-    MAX_DRAWN_CLASSES,
-    MAX_DRAWN_POINTS,
-    MIN_DRAWN_POINTS,
-    TOY_DATASETS,
-    TOY_FEATURES,
-)
+from playground.data import (DATASETS, DRAWN, MAX_DRAWN_CLASSES, MAX_DRAWN_POINTS, MIN_DRAWN_POINTS, TOY_DATASETS,
+                             TOY_FEATURES)
 from playground.data.toy import PLANE_HALF_WIDTH, make_toy
 from playground.plane import PlaneView, decision_grid, plane_view, toy_points
 from playground.play_settings import MAX_HIDDEN_LAYERS, MAX_UNITS, PlaySettings
