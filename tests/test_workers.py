@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_pages_inspect_compare import charts
 from test_run import wait_until
 
 from playground import DataError, Experiment, ExperimentSpec, Run, SpecError, workers
@@ -172,3 +173,21 @@ def test_the_playground_trains_in_the_pool_and_says_when_its_worker_ended(monkey
     assert not at.exception and at.session_state["playground_run"].state == "ready"
     at.session_state["playground_run"].close()
     lonely.close()
+
+
+@pytest.mark.parametrize("spec_dict, steps", [
+    ({"data": {"name": "xor"}}, 40),
+    ({"data": {"name": "digits"}, "model": {"layers": [{"type": "conv2d", "filters": 4}, {"type": "maxpool2d"}]},
+      "train": {"loss": "cross_entropy", "optimizer": "adam", "lr": 0.01, "batch_size": 32}}, 30)])
+def test_the_inspect_and_compare_pages_read_a_pooled_run(pool, spec_dict, steps):
+    from streamlit.testing.v1 import AppTest
+
+    run = PooledRun(Experiment, ExperimentSpec.from_dict(spec_dict), pool=pool)
+    run.step(steps)
+    for page in ("views/inspect.py", "views/compare.py"):
+        at = AppTest.from_file(str(ROOT / page), default_timeout=60)
+        at.session_state["run"] = run
+        at.run()
+        assert not at.exception, page
+        assert len(charts(at)) >= 2, page   # its charts drew from the worker's answers
+    run.close()
