@@ -4,7 +4,7 @@ import streamlit as st
 
 from playground.run import hold_training
 from playground.workers import start_pool
-from ui import build, play
+from ui import build, play, session
 from ui.classroom import apply_join_link
 from ui.lesson import apply_lesson_link
 from ui.live import freeze_loaded_objects
@@ -34,4 +34,5 @@ apply_lesson_link()  # before the share link: a reloaded lesson page keeps the s
 apply_join_link()    # a student's own link into a class (its lesson starts)
 with hold_training(), shared_experiment(slot):  # training threads wait for the page run (playground/run.py)
     page.run()
+session.page_run_done()  # a click's echo comes before this (ui.session.once_a_click)
 freeze_loaded_objects()  # once per server, after the first page run has imported what pages use (plotly, ...)

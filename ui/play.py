@@ -219,10 +219,12 @@ def _counter(label: str, value: int, lo: int, hi: int, key: str, change: Callabl
     locked = session.restricted("model.layers", "lock")
     st.caption(label)
     with st.container(horizontal=True, vertical_alignment="center", gap=None):
-        st.button("", icon=":material/remove:", key=f"{key}_minus", on_click=change, args=(*args, -1),
+        st.button("", icon=":material/remove:", key=f"{key}_minus",
+                  on_click=session.once_a_click(f"{key}_minus", change), args=(*args, -1),
                   type="tertiary", disabled=locked or value <= lo, help=f"one fewer ({lo} at least)")
         st.markdown(f"**{value}**")
-        st.button("", icon=":material/add:", key=f"{key}_plus", on_click=change, args=(*args, 1),
+        st.button("", icon=":material/add:", key=f"{key}_plus",
+                  on_click=session.once_a_click(f"{key}_plus", change), args=(*args, 1),
                   type="tertiary", disabled=locked or value >= hi, help=f"one more ({hi} at most)")
 
 
@@ -279,23 +281,29 @@ def run_buttons(snap: Snapshot) -> None:
     with st.container(horizontal=True):
         waits = lesson.play_blocked() if not running else None
         st.button("Pause" if running else "Play", icon=":material/pause:" if running else ":material/play_arrow:",
-                  key="pg_play", type="primary", on_click=_play_pause, disabled=snap.done or bool(waits),
+                  key="pg_play", type="primary", on_click=session.once_a_click("pg_play", _play_or_pause),
+                  args=("pause" if running else "play",), disabled=snap.done or bool(waits),
                   help=f"Play waits: {waits}" if waits else None)
-        st.button("Step", icon=":material/skip_next:", key="pg_step", on_click=_step, disabled=snap.done or bool(waits),
-                  help="train one epoch, then pause")
-        st.button("Reset", icon=":material/restart_alt:", key="pg_reset", on_click=_reset,
+        st.button("Step", icon=":material/skip_next:", key="pg_step", on_click=session.once_a_click("pg_step", _step),
+                  disabled=snap.done or bool(waits), help="train one epoch, then pause")
+        st.button("Reset", icon=":material/restart_alt:", key="pg_reset",
+                  on_click=session.once_a_click("pg_reset", _reset),
                   help="new random weights, epoch 0; the old run is kept for Compare")
-        st.button("Restart", icon=":material/replay:", key="pg_restart", on_click=_restart,
+        st.button("Restart", icon=":material/replay:", key="pg_restart",
+                  on_click=session.once_a_click("pg_restart", _restart),
                   help=f"the same starting weights again (weights seed {snap.spec.weights_seed}), epoch 0")
         anatomy.mode_toggle(SLOT)
 
 
-def _play_pause() -> None:
+def _play_or_pause(action: str) -> None:
+    """What the button said when it was clicked ("play" or "pause"), not a toggle: a click that reaches the
+    server twice still leaves the run as the user asked."""
     run = session.current_run(SLOT)
-    if run is not None and run.state == "running":
-        run.pause()
-    elif run is not None:
-        run.start()
+    if run is not None:
+        if action == "pause":
+            run.pause()
+        else:
+            run.start()
 
 
 def _step() -> None:

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,6 +36,11 @@ from playground.play_settings import PlaySettings
 from playground.workers import PooledRun, WorkerGone, open_run
 
 MAX_FINISHED_RUNS = 20
+# Streamlit 1.67 now and then runs a button's callback twice for one click while a live fragment reruns: in
+# Chromium the Playground's Play/Pause logged two calls in the same 10 ms for one click in ~20, so Pause
+# paused and played again and the click looked lost. A second call within this long, with no page run
+# finished in between, is that echo: no hand clicks twice in 80 ms.
+CLICK_ECHO_SECONDS = 0.08
 MAIN, PLAYGROUND = "main", "playground"
 
 DEFAULT_SPECS: dict[str, ExperimentSpec] = {
@@ -116,6 +123,26 @@ def change_live(candidate: ExperimentSpec, slot: str = MAIN) -> bool:
     run.change(**live)
     set_spec(run.spec, slot)
     return True
+
+
+def once_a_click(name: str, callback: Callable[..., None]) -> Callable[..., None]:
+    """`callback` as a button's on_click that ignores the echo of a click (CLICK_ECHO_SECONDS)."""
+    def on_click(*args, **kwargs) -> None:
+        clicks = st.session_state.setdefault("_clicked_at", {})
+        now, runs = time.monotonic(), st.session_state.get(PAGE_RUNS_KEY, 0)
+        at, runs_then = clicks.get(name, (-CLICK_ECHO_SECONDS, -1))
+        if now - at >= CLICK_ECHO_SECONDS or runs != runs_then:
+            clicks[name] = (now, runs)
+            callback(*args, **kwargs)
+    return on_click
+
+
+PAGE_RUNS_KEY = "_page_runs_done"
+
+
+def page_run_done() -> None:
+    """Count a page run that finished (app.py): a click's echo comes before its page run ends."""
+    st.session_state[PAGE_RUNS_KEY] = st.session_state.get(PAGE_RUNS_KEY, 0) + 1
 
 
 def current_run(slot: str | None = None) -> Run | None:
