@@ -207,6 +207,8 @@ class Pool:
                 threading.Thread(target=self._watch, name="playground-pool-watch", daemon=True).start()
 
     def place(self) -> Worker:
+        """The worker for a new run: the one hosting fewest (counted here at once, so a class opening its pages
+        together is spread out); `release` it when the run ends."""
         self.start()
         with self._lock:  # a worker that ended (killed, out of memory) is replaced for the runs to come
             self.workers = [w if w.alive else Worker(threads=1, number=i) for i, w in enumerate(self.workers)]
@@ -214,11 +216,15 @@ class Pool:
             worker.hosted += 1
             return worker
 
+    def release(self, worker: Worker) -> None:
+        with self._lock:
+            worker.hosted -= 1
+
     def watch(self, run: "PooledRun") -> None:
         self._watched.add(run)
 
     def _watch(self) -> None:
-        while True:
+        while self.workers:  # until the pool is closed
             time.sleep(ALIVE_CHECK_SECONDS)
             for run in list(self._watched):
                 if run.alive is not None and not run.alive():
@@ -258,7 +264,9 @@ AUTO, WORKERS = _workers_setting()
 POOL = Pool(max(1, WORKERS))
 
 
-def _close(worker: Worker, run_id: str) -> None:
+def _close(pool: Pool, worker: Worker, run_id: str) -> None:
+    """Free a run in its worker (once: PooledRun.close, or its collection) and its place in the pool's count."""
+    pool.release(worker)
     try:
         worker.call(run_id, "drop", wait=False)
     except (WorkerGone, OSError, ValueError):
@@ -281,9 +289,9 @@ class PooledRun:
         try:
             self._worker.call(self.key, "open", build, args, num_threads)
         except BaseException:
-            self._worker.hosted -= 1
+            pool.release(self._worker)
             raise
-        self._closer = weakref.finalize(self, _close, self._worker, self.key)
+        self._closer = weakref.finalize(self, _close, pool, self._worker, self.key)
         pool.watch(self)
 
     def _call(self, op: str, *args: Any) -> Any:
@@ -292,10 +300,9 @@ class PooledRun:
         return self._worker.call(self.key, op, *args)
 
     def close(self) -> None:
-        """Stop the run and free it in its worker (also done when this object is collected)."""
-        if self._closer.alive:
-            self._closer()
-            self._worker.hosted -= 1
+        """Stop the run and free it in its worker (also done when this object is collected; a second call
+        does nothing)."""
+        self._closer()
 
     @property
     def state(self) -> str:

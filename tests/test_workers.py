@@ -67,7 +67,8 @@ def test_start_pause_stop_act_in_the_worker(pool):
     run.stop()
     assert run.state == "stopped" and not run.thread_alive and run.wait(timeout=0)
     run.close()
-    assert wait_until(lambda: pool.hosted() == 0, 5)
+    run.close()   # a second close frees nothing twice
+    assert wait_until(lambda: pool.hosted() == 0, 5) and sum(w.hosted for w in pool.workers) == 0
 
 
 def test_a_bad_experiment_fails_as_it_would_here(pool, tmp_path):

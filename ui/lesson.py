@@ -144,11 +144,12 @@ def goal_progress(run: Run, snap: Snapshot, slot: str) -> GoalStatus | None:
     if current is None or slot_of(current) != slot:
         return None
     goal = current.goal
-    status = goal.status(snap.history, run.read(num_params), snap.done)
+    params = run.read(num_params)
+    status = goal.status(snap.history, params, snap.done)
     if status.reached:
         st.success(f"Goal reached at epoch {status.reached_at:,}: {goal.describe()}.", icon=":material/flag:")
     elif not status.params_ok:
-        st.warning(f"The network has {run.read(num_params):,} parameters; the goal allows {goal.max_params:,}.")
+        st.warning(f"The network has {params:,} parameters; the goal allows {goal.max_params:,}.")
     elif status.current is None:
         st.caption(f"Goal: {goal.describe()}.")
     else:

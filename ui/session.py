@@ -41,6 +41,7 @@ MAX_FINISHED_RUNS = 20
 # paused and played again and the click looked lost. A second call within this long, with no page run
 # finished in between, is that echo: no hand clicks twice in 80 ms.
 CLICK_ECHO_SECONDS = 0.08
+PAGE_RUNS_KEY, CLICKS_KEY = "_page_runs_done", "_clicked_at"   # finished page runs; when each button last acted
 MAIN, PLAYGROUND = "main", "playground"
 
 DEFAULT_SPECS: dict[str, ExperimentSpec] = {
@@ -128,16 +129,13 @@ def change_live(candidate: ExperimentSpec, slot: str = MAIN) -> bool:
 def once_a_click(name: str, callback: Callable[..., None]) -> Callable[..., None]:
     """`callback` as a button's on_click that ignores the echo of a click (CLICK_ECHO_SECONDS)."""
     def on_click(*args, **kwargs) -> None:
-        clicks = st.session_state.setdefault("_clicked_at", {})
+        clicks = st.session_state.setdefault(CLICKS_KEY, {})
         now, runs = time.monotonic(), st.session_state.get(PAGE_RUNS_KEY, 0)
         at, runs_then = clicks.get(name, (-CLICK_ECHO_SECONDS, -1))
         if now - at >= CLICK_ECHO_SECONDS or runs != runs_then:
             clicks[name] = (now, runs)
             callback(*args, **kwargs)
     return on_click
-
-
-PAGE_RUNS_KEY = "_page_runs_done"
 
 
 def page_run_done() -> None:
