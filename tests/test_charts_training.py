@@ -85,10 +85,14 @@ GRID = {"x1": [-1.0, 0.0, 1.0], "x2": [-1.0, 0.0, 1.0], "z": [[0.1, 0.2, 0.3], [
 POINTS = np.array([[0.5, 0.5], [-0.5, -0.5]])
 
 
-def map_pixels(fig) -> np.ndarray:
-    """The decision map's image as (rows, columns, RGB), row 0 at the top."""
-    source = fig.layout.images[0].source
+def png_pixels(source: str) -> np.ndarray:
+    """A PNG data URI's image as (rows, columns, RGB), row 0 at the top."""
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1]))))
+
+
+def map_pixels(fig) -> np.ndarray:
+    """The decision map's image."""
+    return png_pixels(fig.layout.images[0].source)
 
 
 def test_decision_boundary_binary_map_image_points_by_class_and_test_outline():
@@ -132,11 +136,19 @@ def test_dataset_thumbnails_one_plot_per_set_and_the_selected_one_framed():
     sets = {name: (POINTS * (i + 1), np.array([0.0, 1.0]), "binary") for i, name in enumerate("abcde")}
     sets["r"] = (POINTS, np.array([-1.0, 1.0]), "regression")
     fig = dataset_thumbnails(sets, selected="c", cols=4)
-    assert [t.name for t in fig.data] == list(sets)
     assert [a.text for a in fig.layout.annotations] == list(sets)
+    cells = [(fig.layout[f"xaxis{k}"].domain[0], fig.layout[f"yaxis{k}"].domain[1]) for k in ("", *range(2, 7))]
+    assert [(i.x, i.y) for i in fig.layout.images] == cells                                        # one a cell
     (frame,) = fig.layout.shapes
     assert frame.xref == "x3 domain" and frame.line.color == theme.CLASS_1
-    assert fig.data[-1].marker.colorscale is not None  # regression thumbnails carry their own colour scale
+    def has(pixels, colour, side):   # a dot of `colour` in the image's left or right half
+        half = pixels[:, :64] if side == "left" else pixels[:, 64:]
+        return bool(np.all(half == rgb(colour), axis=-1).any())
+    first, regression = png_pixels(fig.layout.images[0].source), png_pixels(fig.layout.images[-1].source)
+    assert first.shape == (128, 128, 3)       # POINTS: label 0 at the right, 1 at the left, in class colours
+    assert has(first, theme.CLASS_0, "right") and has(first, theme.CLASS_1, "left")
+    assert not has(first, theme.CLASS_1, "right") and not has(first, theme.CLASS_0, "left")
+    assert has(regression, theme.CLASS_0, "right") and has(regression, theme.CLASS_1, "left")  # its own label range
     assert fig.layout.height == 2 * 90
     # where a click falls (paper coordinates: 0..1 across, 0..1 up): 4 columns, 2 rows, "abcd" on top
     assert [thumbnail_at(fig, x, 0.9) for x in (0.05, 0.3, 0.6, 0.95)] == list("abcd")

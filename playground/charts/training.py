@@ -30,6 +30,7 @@ def rgb(colour: str) -> tuple[int, int, int]:
 NAN_GREY = rgb(NON_FINITE)  # map cells that are NaN
 _MAP_STOPS = np.array([stop for stop, _ in theme.DIVERGING])                       # the node maps' palette
 _MAP_COLOURS = np.array([rgb(colour) for _, colour in theme.DIVERGING], dtype=np.float64)
+THUMBNAIL_PIXELS, THUMBNAIL_DOT = 128, 2   # a thumbnail's width in pixels (about twice as shown), a dot's radius
 NODE_HALF_WIDTH, NODE_HALF_HEIGHT = 0.2, 0.38  # a node's map, in the diagram's data units (layers 1 apart)
 CLASS_MAP_STRENGTH = 0.6                        # a sure multi-class cell: 60 % its class's colour, 40 % white
 LINK_REACH = 0.08                               # a click this near a link (diagram units) picks it
@@ -173,25 +174,23 @@ def thumbnail_at(fig: go.Figure, x: float, y: float) -> str | None:
 
 def dataset_thumbnails(sets: Mapping[str, tuple[np.ndarray, np.ndarray, str]], selected: str | None = None,
                        cols: int = 4, height_per_row: int = 90) -> go.Figure:
-    """Small scatter plots of datasets, {name: (points (N, 2), labels (N,), task)}, the selected one framed."""
+    """Small pictures of datasets, {name: (points (N, 2), labels (N,), task)}, the selected one framed.
+
+    Each is an image of its points (`points_png`) in its own cell, as TF Playground draws them on a canvas:
+    drawn as markers they were ~3,600 SVG nodes, which the browser laid out again on every frame while a
+    run trained beside them."""
     names = list(sets)
     rows = -(-len(names) // cols)
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=names, horizontal_spacing=0.03,
                         vertical_spacing=0.12)
     for i, name in enumerate(names):
         points, labels, task = sets[name]
-        trace = _points_trace(np.asarray(points), np.asarray(labels), task, name, "rgba(0,0,0,0)", size=3)
-        if task == "regression":  # thumbnails have no shared colour axis: colour each by its own label range
-            lo, hi = _label_range(np.asarray(labels))
-            del trace["marker"]["coloraxis"]
-            trace["marker"].update(colorscale=theme.DIVERGING, cmin=lo, cmax=hi)
-        cell = dict(row=i // cols + 1, col=i % cols + 1)
-        fig.add_trace(trace, **cell)
-        reach = 1.05 * float(np.abs(points).max())  # square, centred view as on the decision map
-        fig.update_xaxes(range=[-reach, reach], **cell)
-        fig.update_yaxes(range=[-reach, reach], **cell)
+        ref = "" if i == 0 else str(i + 1)
+        xs, ys = fig.layout[f"xaxis{ref}"].domain, fig.layout[f"yaxis{ref}"].domain
+        fig.add_layout_image(source=points_png(np.asarray(points), np.asarray(labels), task), xref="paper",
+                             yref="paper", x=xs[0], y=ys[1], sizex=xs[1] - xs[0], sizey=ys[1] - ys[0],
+                             xanchor="left", yanchor="top", sizing="stretch", layer="below")
         if name == selected:
-            ref = "" if i == 0 else str(i + 1)
             fig.add_shape(type="rect", xref=f"x{ref} domain", yref=f"y{ref} domain", x0=0, y0=0, x1=1, y1=1,
                           line=dict(color=theme.CLASS_1, width=3))
     fig.update_xaxes(visible=False)
@@ -200,6 +199,28 @@ def dataset_thumbnails(sets: Mapping[str, tuple[np.ndarray, np.ndarray, str]], s
     fig.update_layout(showlegend=False, height=rows * height_per_row,
                       margin=dict(l=0, r=0, t=20, b=0))
     return fig
+
+
+def points_png(points: np.ndarray, labels: np.ndarray, task: str, size: int = THUMBNAIL_PIXELS) -> str:
+    """Points (N, 2) on a white square `size` pixels wide, centred and scaled as the decision map shows them,
+    each a dot in its class's colour (for regression, its label's on the diverging palette), as a PNG data URI."""
+    if task == "regression":
+        lo, hi = _label_range(labels)
+        t = np.clip((labels.astype(np.float64) - lo) / (hi - lo), 0.0, 1.0)
+        colours = np.stack([np.interp(t, _MAP_STOPS, _MAP_COLOURS[:, k]) for k in range(3)], axis=-1)
+    else:
+        palette = np.array([rgb(c) for c in theme.CLASS_COLOURS], dtype=np.float64)
+        classes = labels.astype(int) if task == "multiclass" else (labels > 0.5).astype(int)
+        colours = palette[classes % len(palette)]
+    reach = 1.05 * float(np.abs(points).max()) or 1.0
+    cells = np.clip(((points / reach + 1) / 2 * size).astype(int), 0, size - 1)
+    pixels = np.full((size, size, 3), 255.0)
+    for dy in range(-THUMBNAIL_DOT, THUMBNAIL_DOT + 1):   # a dot a few pixels wide per point
+        for dx in range(-THUMBNAIL_DOT, THUMBNAIL_DOT + 1):
+            if dx * dx + dy * dy <= THUMBNAIL_DOT * THUMBNAIL_DOT:
+                rows = np.clip(size - 1 - cells[:, 1] + dy, 0, size - 1)
+                pixels[rows, np.clip(cells[:, 0] + dx, 0, size - 1)] = colours
+    return _png(pixels)
 
 
 def _layout_nodes(sizes: Sequence[int]) -> list[list[tuple[float, float]]]:
