@@ -29,6 +29,7 @@ import random
 import subprocess
 import sys
 import time
+import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -132,7 +133,9 @@ async def wire_student(url: str, loaded: asyncio.Barrier, args, me: Student, que
                 me.latencies_s.append(await session.click("Play", "Pause", args.timeout))
         me.updates, me.redraws = list(session.metric_updates), session.redraws
     except Exception as e:  # noqa: BLE001
-        me.error = f"wire: {type(e).__name__}: {e}"
+        where = next((f"line {f.lineno}" for f in reversed(traceback.extract_tb(e.__traceback__))
+                      if f.filename == __file__), "?")
+        me.error = f"wire: {type(e).__name__} at loadtest.py {where}: {e}"
     finally:
         if session is not None:
             await session.close()

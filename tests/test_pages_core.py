@@ -569,16 +569,17 @@ def test_a_click_that_reaches_the_server_twice_acts_once(monkeypatch):
 
     from ui import play, session
     monkeypatch.setattr(st, "session_state", {})
-    clock = iter([100.0, 100.01, 100.2, 100.21])
+    clock = iter([100.0, 100.01, 100.2, 100.21, 100.22])
     monkeypatch.setattr(session.time, "monotonic", lambda: next(clock))
     calls = []
-    click = session.once_a_click("pg_step", calls.append)
-    click("first")
-    click("echo")        # 10 ms later, before the click's page run ended: the same click again
-    click("second")      # 200 ms later: a second click
+    click = session.once_a_click("pg_play", calls.append)
+    click("pause")
+    click("pause")       # 10 ms later, before the click's page run ended: the same click again, an echo
+    click("pause")       # 200 ms later: a second click
     session.page_run_done()
-    click("third")       # 10 ms later, but after a page run: a click of its own (as AppTest clicks)
-    assert calls == ["first", "second", "third"]
+    click("pause")       # 10 ms later, but after a page run: a click of its own (as AppTest clicks)
+    click("play")        # 10 ms later, no page run between: the button said Play by then, a click of its own
+    assert calls == ["pause", "pause", "pause", "play"]
 
     class Paused:
         state = "paused"

@@ -127,13 +127,16 @@ def change_live(candidate: ExperimentSpec, slot: str = MAIN) -> bool:
 
 
 def once_a_click(name: str, callback: Callable[..., None]) -> Callable[..., None]:
-    """`callback` as a button's on_click that ignores the echo of a click (CLICK_ECHO_SECONDS)."""
+    """`callback` as a button's on_click that ignores the echo of a click (CLICK_ECHO_SECONDS): the same call
+    (the same arguments) again. A call with other arguments is a click of its own however soon it comes: Pause
+    then Play is one button whose label, and so its action, changed in between, and a client may click the new
+    label the moment it shows, before the page run that drew it has ended."""
     def on_click(*args, **kwargs) -> None:
         clicks = st.session_state.setdefault(CLICKS_KEY, {})
-        now, runs = time.monotonic(), st.session_state.get(PAGE_RUNS_KEY, 0)
-        at, runs_then = clicks.get(name, (-CLICK_ECHO_SECONDS, -1))
-        if now - at >= CLICK_ECHO_SECONDS or runs != runs_then:
-            clicks[name] = (now, runs)
+        now, runs, call = time.monotonic(), st.session_state.get(PAGE_RUNS_KEY, 0), (args, kwargs)
+        at, runs_then, call_then = clicks.get(name, (-CLICK_ECHO_SECONDS, -1, None))
+        if now - at >= CLICK_ECHO_SECONDS or runs != runs_then or call != call_then:
+            clicks[name] = (now, runs, call)
             callback(*args, **kwargs)
     return on_click
 
