@@ -331,11 +331,14 @@ def columns() -> list:
     return st.columns(COLUMNS, gap="medium")
 
 
-# The live part is one fragment, drawn inside containers it makes itself: a fragment writing into containers
-# made outside it failed now and then under load (StreamlitInvalidLayoutContextError). The epoch, the diagram
-# and the output are that one fragment, so that one snapshot draws them all and a redraw is one rerun: the
-# server paces redraws by how many live views it has (ui.live), and a second fragment for the epoch counter
-# halved every student's redraw rate in a class.
+# The live parts are two fragments, each drawn inside containers it makes itself: a fragment writing into
+# containers made outside it failed now and then under load (StreamlitInvalidLayoutContextError). The
+# diagram and the output are one fragment, so that one snapshot draws both and a redraw is one rerun.
+def draw_epoch(run: Run, snap: Snapshot) -> None:
+    st.metric("Epoch", f"{snap.epoch:,}", help=f"weights seed {snap.spec.weights_seed}: Reset draws new "
+                                               "weights, Restart starts again from these")
+
+
 def draw_diagram(run: Run, snap: Snapshot, view: PlaneView) -> None:
     """The network diagram: links by weight, and what each input, neuron and the output computes."""
     data, maps, weights, biases = view.points, view.maps, view.weights, view.biases
@@ -403,7 +406,7 @@ def draw_network_and_output(run: Run, snap: Snapshot, show_test: bool, discretiz
 
 def draw_output(run: Run, snap: Snapshot, view: PlaneView, show_test: bool, discretize: bool,
                 board: drawn.Board | None = None) -> None:
-    """The epoch and losses, the decision map with the data on top, the loss curve and the run's status. While drawing
+    """Losses, the decision map with the data on top, the loss curve and the run's status. While drawing
     (`board`), a click on the map adds or erases a point, every drawn point shows (train and test), and
     a board the run does not train on yet (too few points) shows over the last run's map, on the whole plane."""
     data, grid = view.points, view.grid
@@ -416,11 +419,8 @@ def draw_output(run: Run, snap: Snapshot, view: PlaneView, show_test: bool, disc
                            extent=PLANE_HALF_WIDTH)
             grid = run.read(decision_grid, GRID, data.extent)
     last = snap.history.iloc[-1] if len(snap.history) else None
-    epoch, losses = st.columns([1, 2], vertical_alignment="bottom")
-    epoch.metric("Epoch", f"{snap.epoch:,}", help=f"weights seed {snap.spec.weights_seed}: Reset draws new "
-                                                  "weights, Restart starts again from these")
-    losses.markdown(f"Test loss **{last.test_loss:.3f}** · Training loss **{last.train_loss:.3f}**"
-                    if last is not None else "Test loss — · Training loss —")
+    st.markdown(f"Test loss **{last.test_loss:.3f}** · Training loss **{last.train_loss:.3f}**"
+                if last is not None else "Test loss — · Training loss —")
     test = (data.test, data.test_labels) if show_test else (None, None)
     live_chart(decision_boundary_figure(grid, data.train, data.train_labels, data.task, *test, discretize=discretize,
                                         height=360),

@@ -17,8 +17,8 @@ with st.sidebar:
     settings = pg.data_controls(settings)
 
 lesson.panel(session.PLAYGROUND)
-bar = st.columns([5.1, 1.4, 1.2, 1.55, 1.5], vertical_alignment="bottom")
-settings = pg.hyper_controls(settings, bar[1:5])
+bar = st.columns([5.1, 1.2, 1.4, 1.2, 1.55, 1.5], vertical_alignment="bottom")
+settings = pg.hyper_controls(settings, bar[2:6])
 task = settings.task
 
 left, right = pg.columns()
@@ -36,5 +36,7 @@ if run is not None:  # None only if the very first settings cannot be built; ens
         pg.speed_control(run)
     with bar[0]:
         pg.run_buttons(run.snapshot())
+    with bar[1]:
+        live_view(run, pg.draw_epoch)
     live_view(run, partial(pg.draw_network_and_output, show_test=show_test, discretize=discretize,
                            board=settings.points if settings.dataset == DRAWN else None))
