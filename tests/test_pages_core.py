@@ -95,7 +95,9 @@ def test_playground_opens_ready_to_train_with_diagram_map_and_thumbnails(app):
     assert len(diagram["layout"]["images"]) == 2 + 4 + 2 + 1  # a map per node: inputs, 4 and 2 units, output
     assert len(trace(chart(at, "pg_boundary"), "train")["x"]) == 250       # the training half of 500 points
     names = list(at.radio(key="playground:data.name").options)
-    assert [t["name"] for t in chart(at, "pg_thumbnails")["data"]] == names[:-1]    # all but drawing your own
+    thumbnails = chart(at, "pg_thumbnails")["layout"]
+    assert [a["text"] for a in thumbnails["annotations"]] == names[:-1]              # all but drawing your own
+    assert len(thumbnails["images"]) == len(names) - 1                              # each set drawn as an image
     assert names[-1] == "points: draw your own"
 
 
