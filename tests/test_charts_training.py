@@ -87,7 +87,7 @@ POINTS = np.array([[0.5, 0.5], [-0.5, -0.5]])
 
 def png_pixels(source: str) -> np.ndarray:
     """A PNG data URI's image as (rows, columns, RGB), row 0 at the top."""
-    return np.asarray(Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1]))))
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1]))).convert("RGB"))
 
 
 def map_pixels(fig) -> np.ndarray:
@@ -183,12 +183,6 @@ def test_network_diagram_of_a_diverged_run_draws_nan_weights_as_grey_links():
     assert np.isnan(broken.x).sum() == 2 and broken.line.color == "#9e9e9e"
     assert "range -1 to 1" in fig.data[-1].hovertext[0]               # an all-NaN input map still gets a range
     assert (png_pixels(fig.layout.images[0].source) == NAN_GREY).all()  # and is drawn grey
-
-
-def png_pixels(uri: str) -> np.ndarray:
-    from PIL import Image
-
-    return np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGB"))
 
 
 def test_network_diagram_with_maps_draws_an_image_per_node_over_it():
