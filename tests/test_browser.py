@@ -192,7 +192,15 @@ MAP_AT_JS = """([x1, x2]) => {  // where the plane's point (x1, x2) is on the de
 }"""
 
 
+# No script running (Streamlit shows its status widget, "Stop", while one runs): nothing trains while points are
+# drawn, so this is the page done with the last change (the pen picked, a point added).
+IDLE_JS = "() => !document.querySelector('[data-testid=stStatusWidget]')"
+
+
 def click_map(page, place, budget: Budget) -> None:
+    """Click the decision map at `place` (data coordinates) once the page is done with the last change: a click
+    made while the pen's page run is still going could land before the server knows the pen (seen in CI)."""
+    page.wait_for_function(IDLE_JS, timeout=budget.ms())
     page.mouse.click(*page.wait_for_function(MAP_AT_JS, arg=place, timeout=budget.ms()).json_value())
 
 
