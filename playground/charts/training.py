@@ -30,6 +30,7 @@ def rgb(colour: str) -> tuple[int, int, int]:
 NAN_GREY = rgb(NON_FINITE)  # map cells that are NaN
 _MAP_STOPS = np.array([stop for stop, _ in theme.DIVERGING])                       # the node maps' palette
 _MAP_COLOURS = np.array([rgb(colour) for _, colour in theme.DIVERGING], dtype=np.float64)
+_CLASS_RGB = np.array([rgb(c) for c in theme.CLASS_COLOURS], dtype=np.float64)     # class k's colour, k mod 6
 THUMBNAIL_PIXELS, THUMBNAIL_DOT = 128, 2   # a thumbnail's width in pixels (about twice as shown), a dot's radius
 NODE_HALF_WIDTH, NODE_HALF_HEIGHT = 0.2, 0.38  # a node's map, in the diagram's data units (layers 1 apart)
 CLASS_MAP_STRENGTH = 0.6                        # a sure multi-class cell: 60 % its class's colour, 40 % white
@@ -207,11 +208,10 @@ def points_png(points: np.ndarray, labels: np.ndarray, task: str, size: int = TH
     if task == "regression":
         lo, hi = _label_range(labels)
         t = np.clip((labels.astype(np.float64) - lo) / (hi - lo), 0.0, 1.0)
-        colours = np.stack([np.interp(t, _MAP_STOPS, _MAP_COLOURS[:, k]) for k in range(3)], axis=-1)
+        colours = _diverging_rgb(t)
     else:
-        palette = np.array([rgb(c) for c in theme.CLASS_COLOURS], dtype=np.float64)
         classes = labels.astype(int) if task == "multiclass" else (labels > 0.5).astype(int)
-        colours = palette[classes % len(palette)]
+        colours = _CLASS_RGB[classes % len(_CLASS_RGB)]
     reach = 1.05 * float(np.abs(points).max()) or 1.0
     cells = np.clip(((points / reach + 1) / 2 * size).astype(int), 0, size - 1)
     pixels = np.full((size, size, 3), 255.0)
@@ -425,8 +425,7 @@ def _node_map_figure_parts(nodes, names, ranged_maps) -> tuple[list[dict], dict]
 def class_map_png(classes: np.ndarray, confidence: np.ndarray) -> str:
     """A multi-class map (row 0 at the bottom) as a PNG data URI: each cell its class's colour, mixed with
     white as the model is less sure; paler than the points drawn on it, which carry the same colours."""
-    palette = np.array([rgb(c) for c in theme.CLASS_COLOURS], dtype=np.float64)
-    colours = palette[np.asarray(classes, dtype=int) % len(palette)]
+    colours = _CLASS_RGB[np.asarray(classes, dtype=int) % len(_CLASS_RGB)]
     strength = CLASS_MAP_STRENGTH * np.clip(np.asarray(confidence, dtype=np.float64), 0.0, 1.0)[..., None]
     return _png((colours * strength + 255 * (1 - strength))[::-1])
 
@@ -434,9 +433,14 @@ def class_map_png(classes: np.ndarray, confidence: np.ndarray) -> str:
 def map_png(m: np.ndarray, zmin: float, zmax: float) -> str:
     """A map (row 0 at the bottom, as in the heatmaps) as a PNG data URI in the diverging palette; NaN grey."""
     t = np.clip((np.asarray(m, dtype=np.float64) - zmin) / ((zmax - zmin) or 1.0), 0.0, 1.0)[::-1]
-    pixels = np.stack([np.interp(t, _MAP_STOPS, _MAP_COLOURS[:, k]) for k in range(3)], axis=-1)
+    pixels = _diverging_rgb(t)
     pixels[np.isnan(t)] = NAN_GREY
     return _png(pixels)
+
+
+def _diverging_rgb(t: np.ndarray) -> np.ndarray:
+    """Values 0..1 as RGB (0..255) on the diverging palette (class 0's orange, grey, class 1's blue)."""
+    return np.stack([np.interp(t, _MAP_STOPS, _MAP_COLOURS[:, k]) for k in range(3)], axis=-1)
 
 
 def _png(pixels: np.ndarray) -> str:
