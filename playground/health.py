@@ -42,9 +42,9 @@ class HealthFlag:
     fix: str        # what to try
 
 
-def snapshot_flags(snap: "Snapshot") -> list[HealthFlag]:
-    """Health flags of a Run's snapshot."""
-    return health_flags(snap.telemetry, snap.step_losses, snap.state, snap.message)
+def snapshot_flags(snap: "Snapshot", telemetry: pd.DataFrame) -> list[HealthFlag]:
+    """Health flags of a Run's snapshot and its telemetry (`run.read(telemetry.telemetry_frame)`)."""
+    return health_flags(telemetry, snap.step_losses, snap.state, snap.message)
 
 
 def health_flags(telemetry: pd.DataFrame, losses: Sequence[float] = (), state: str = "",

@@ -18,7 +18,6 @@ import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, Callable, Iterator
 
 import pandas as pd
@@ -26,7 +25,7 @@ import torch
 
 from .data import Dataset
 from .spec import ExperimentSpec
-from .train import DONE_STATES, Experiment, StepMetrics
+from .train import DONE_STATES, METRIC_COLUMNS, Experiment, StepMetrics
 
 SLICE_SECONDS = 0.02
 MAX_LIVE_POINTS = 5000      # step losses handed to a snapshot; longer runs are thinned evenly
@@ -105,8 +104,7 @@ class Snapshot:
     history: pd.DataFrame       # per epoch, columns as metrics.csv
     step_losses: list[float]    # batch losses, thinned to at most MAX_LIVE_POINTS
     loss_stride: int            # step_losses[i] is the loss of step i * loss_stride + 1
-    telemetry_rows: list[dict]  # the telemetry samples; rows are never changed once recorded
-    latest: dict[str, dict]     # newest telemetry row per layer
+    latest: dict[str, dict]     # newest telemetry row per layer (every sample: the telemetry_frame query)
     spec: ExperimentSpec        # the run's experiment, with the settings changed while it trained (train.changes)
     steps_per_epoch: int        # at the batch size now in force
 
@@ -115,16 +113,29 @@ class Snapshot:
         """The settings changed while it trained, as in the experiment file: {"step": 40, "lr": 0.1}."""
         return [c.to_dict() for c in self.spec.train.changes]
 
-    @cached_property
-    def telemetry(self) -> pd.DataFrame:
-        """One row per (sample, layer). Built on first use, outside the run's lock: a live view that
-        shows only the epoch or the curves does not pay for it."""
-        return pd.DataFrame(self.telemetry_rows)
-
     @property
     def done(self) -> bool:
         """The run will train no more: the experiment is done (train.DONE_STATES), or the run was stopped or failed."""
         return self.state in DONE_STATES + ("stopped", "error")
+
+
+class HistoryFrame:
+    """A run's per-epoch history as a DataFrame, grown by the rows added since the last snapshot (a history only
+    ever gains rows): a snapshot costs its new epochs, not the whole history again, however long the run."""
+
+    def __init__(self):
+        self._frame = pd.DataFrame(columns=METRIC_COLUMNS)
+
+    @property
+    def rows(self) -> int:
+        return len(self._frame)
+
+    def extend(self, rows: list[dict]) -> pd.DataFrame:
+        """The history with `rows` appended, as a copy of its own (what a snapshot may change is its own)."""
+        if rows:
+            new = pd.DataFrame(rows, columns=METRIC_COLUMNS)
+            self._frame = new if self._frame.empty else pd.concat([self._frame, new], ignore_index=True)
+        return self._frame.copy()
 
 
 class Run:
@@ -144,6 +155,7 @@ class Run:
         self._state, self._error = "ready", ""
         self.pace: float | None = None   # at most this many epochs a second (set_pace); None: as fast as it can
         self._due = 0.0                  # perf_counter time the next step is due, while paced
+        self._history = HistoryFrame()
         self.key = uuid.uuid4().hex   # names this run where it is reported (a class's store), unique across servers
 
     @property
@@ -288,13 +300,22 @@ class Run:
 
     def snapshot(self) -> Snapshot:
         with self._lock:
-            exp = self.exp
-            losses = exp.step_losses
-            stride = max(1, -(-len(losses) // MAX_LIVE_POINTS))
-            return Snapshot(
-                state=self.state, message=self._error or exp.message, epoch=exp.epoch,
-                epochs=exp.spec.train.epochs, step=exp.step_count, seconds=exp.seconds,
-                steps_per_second=exp.step_count / exp.seconds if exp.seconds > 0 else 0.0,
-                history=exp.history_frame(), step_losses=losses[::stride], loss_stride=stride,
-                telemetry_rows=list(exp.telemetry.rows), latest={k: dict(v) for k, v in exp.telemetry.latest.items()},
-                spec=exp.spec, steps_per_epoch=exp.steps_per_epoch)
+            return self._snapshot(self._history.extend(self.exp.history[self._history.rows:]))
+
+    def snapshot_since(self, rows: int) -> tuple[Snapshot, list[dict]]:
+        """A snapshot without its history, and the history rows after the first `rows`: what crosses to the
+        server for a run in a worker process (playground.workers), which has the rows before."""
+        with self._lock:
+            return self._snapshot(None), self.exp.history[rows:]
+
+    def _snapshot(self, history: pd.DataFrame | None) -> Snapshot:
+        exp = self.exp
+        losses = exp.step_losses
+        stride = max(1, -(-len(losses) // MAX_LIVE_POINTS))
+        return Snapshot(
+            state=self.state, message=self._error or exp.message, epoch=exp.epoch,
+            epochs=exp.spec.train.epochs, step=exp.step_count, seconds=exp.seconds,
+            steps_per_second=exp.step_count / exp.seconds if exp.seconds > 0 else 0.0,
+            history=history, step_losses=losses[::stride], loss_stride=stride,
+            latest={k: dict(v) for k, v in exp.telemetry.latest.items()},
+            spec=exp.spec, steps_per_epoch=exp.steps_per_epoch)

@@ -254,3 +254,9 @@ def capture_activations(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Te
         model.train(was_training)
         model.watch = saved
     return {name: out.cpu() for name, out in outputs.items()}
+
+
+def telemetry_frame(exp) -> pd.DataFrame:
+    """A run's telemetry samples, one row per (sample, layer), as a named query (`run.read(telemetry_frame)`):
+    only the pages that show them copy them, not every snapshot of every live view."""
+    return exp.telemetry.frame()

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import run as run_module
-from .run import ALIVE_CHECK_SECONDS, Run, Snapshot
+from .run import ALIVE_CHECK_SECONDS, HistoryFrame, Run, Snapshot
 from .spec import ExperimentSpec
 from .train import Experiment, StepMetrics
 
@@ -51,7 +51,7 @@ TRAINING_NICENESS = 10
 CALL_SWITCH_SECONDS = 0.001
 # what a PooledRun may ask of the Run in the worker (method names); anything else is refused there
 RUN_CALLS = frozenset({"start", "pause", "step", "stop", "wait", "change", "edit_weight", "steps_to_epoch_end",
-                       "read", "snapshot", "dataset", "thread_alive", "num_threads", "set_pace"})
+                       "read", "snapshot_since", "dataset", "thread_alive", "num_threads", "set_pace"})
 RUN_CHANGES = frozenset({"start", "pause", "step", "stop", "change", "edit_weight"})   # what a snapshot shows
 
 
@@ -284,6 +284,8 @@ class PooledRun:
         self.alive = alive
         self._last: Snapshot | None = None   # what the run showed last: still shown if its worker ends
         self._last_at = -SNAPSHOT_REUSE_SECONDS
+        self._history = HistoryFrame()       # the epochs that have crossed: a snapshot brings only newer ones
+        self._snapshot_lock = threading.Lock()
         pool = pool or POOL
         self._worker = pool.place()
         try:
@@ -368,15 +370,17 @@ class PooledRun:
     def snapshot(self) -> Snapshot:
         """The run as it stands (a page run's reads within SNAPSHOT_REUSE_SECONDS share one call, unless the
         run was told something since); once its worker has ended, the last one it showed, in state "error"."""
-        if self._last is not None and time.monotonic() - self._last_at < SNAPSHOT_REUSE_SECONDS:
+        with self._snapshot_lock:   # one at a time: each adds the rows after those it has
+            if self._last is not None and time.monotonic() - self._last_at < SNAPSHOT_REUSE_SECONDS:
+                return self._last
+            try:
+                snap, rows = self._call("snapshot_since", self._history.rows)
+                self._last, self._last_at = replace(snap, history=self._history.extend(rows)), time.monotonic()
+            except WorkerGone as gone:
+                if self._last is None:
+                    raise
+                return replace(self._last, state="error", message=str(gone))
             return self._last
-        try:
-            self._last, self._last_at = self._call("snapshot"), time.monotonic()
-        except WorkerGone as gone:
-            if self._last is None:
-                raise
-            return replace(self._last, state="error", message=str(gone))
-        return self._last
 
 
 def start_pool() -> None:

@@ -8,6 +8,7 @@ import torch
 from playground import Experiment, Run
 from playground.health import (DEAD_FRACTION, EXPLODING_GRAD_NORM, UPDATE_RATIO_HIGH, UPDATE_RATIO_LOW,
                                health_flags, loss_change, snapshot_flags)
+from playground.telemetry import telemetry_frame
 
 LAYERS = ("dense_0", "dense_1", "output")
 
@@ -163,6 +164,6 @@ def test_snapshot_flags_reads_a_runs_snapshot():
     run = Run(Experiment.from_dict({"data": {"name": "xor"}, "model": {"layers": RELU}}))
     _negative_bias(run.exp)
     run.step(60)
-    flags = snapshot_flags(run.snapshot())
+    flags = snapshot_flags(run.snapshot(), run.read(telemetry_frame))
     run.stop()
     assert titles(flags) == ["Dead ReLUs"] and "dense_0: 100%" in flags[0].detail

@@ -7,6 +7,7 @@ import torch
 
 from playground import Run
 from playground import run as run_module
+from playground.telemetry import telemetry_frame
 from playground.train import StepMetrics
 
 ENDLESS = 100_000  # epochs: a run that only stops when told to
@@ -102,19 +103,21 @@ def test_alive_returning_false_ends_the_worker(make_run, paused):
 def test_snapshot_is_a_copy(make_run, make_exp):
     run = make_run(make_exp(epochs=ENDLESS, telemetry_every=10))
     run.step(25)                                  # 2 epochs of 10 steps; telemetry at steps 0, 10, 20
-    snap = run.snapshot()
-    history, telemetry = snap.history.copy(), snap.telemetry.copy()
+    snap, telemetry = run.snapshot(), run.read(telemetry_frame)
+    history, samples = snap.history.copy(), telemetry.copy()
     snap.history.iloc[0, 2] = 999.0
     snap.history["lr"] = 0.0
-    snap.telemetry["grad_norm"] = -1.0
+    telemetry["grad_norm"] = -1.0
     snap.step_losses.clear()
     snap.latest["output"]["grad_norm"] = -1.0
     snap.latest.clear()
+    run.step(10)                                  # a third epoch: its row joins the copy the run keeps
     again = run.snapshot()
-    assert again.history.equals(history) and again.telemetry.equals(telemetry)
-    assert len(again.step_losses) == 25 and again.latest["output"]["grad_norm"] > 0
+    assert again.history.iloc[:2].equals(history) and list(again.history["epoch"]) == [1, 2, 3]
+    assert run.read(telemetry_frame).iloc[:9].equals(samples)
+    assert len(again.step_losses) == 35 and again.latest["output"]["grad_norm"] > 0
     assert run.exp.history[0]["train_loss"] != 999.0 and run.exp.telemetry.latest["output"]["grad_norm"] > 0
-    assert set(again.latest) == {"dense_0", "dense_1", "output"} and len(again.telemetry) == 3 * 3
+    assert set(again.latest) == {"dense_0", "dense_1", "output"} and len(run.read(telemetry_frame)) == 4 * 3
 
 
 def test_long_loss_curves_are_thinned_evenly(make_run, monkeypatch):

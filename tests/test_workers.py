@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -51,6 +52,27 @@ def test_a_pooled_run_trains_exactly_as_a_thread_run(pool):
     assert (grid_there["z"] == grid_here["z"]).all()
     assert torch.equal(there.dataset.x_train, here.dataset.x_train)
     there.close()
+
+
+def test_the_snapshots_of_a_pooled_run_bring_its_new_epochs_and_add_up_to_its_history(pool):
+    run = PooledRun(Experiment, spec(), pool=pool)
+    run.start()
+
+    def watch() -> None:  # three live views at once, as a class's teacher page and a student's two
+        for _ in range(15):
+            run.snapshot()
+            time.sleep(0.02)
+
+    views = [threading.Thread(target=watch) for _ in range(3)]
+    for view in views:
+        view.start()
+    for view in views:
+        view.join()
+    run.pause()
+    time.sleep(0.2)  # the slice under way ends
+    history, whole = run.snapshot().history, run.read(Experiment.history_frame)
+    run.close()
+    assert len(whole) > 3 and history.equals(whole)
 
 
 def test_start_pause_stop_act_in_the_worker(pool):

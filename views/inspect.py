@@ -4,6 +4,7 @@ import streamlit as st
 from playground import inspection
 from playground.charts import diagnostics as dg
 from playground.health import snapshot_flags
+from playground.telemetry import telemetry_frame
 from ui.live import live_view
 from ui.live_chart import live_chart
 from ui.session import current_run
@@ -15,13 +16,13 @@ st.title("Inspect")
 run = current_run()
 
 
-def show_health(snap) -> None:
+def show_health(snap, telemetry) -> None:
     st.caption(f"Run {snap.state}: epoch {snap.epoch} of {snap.epochs}, step {snap.step}.")
-    flags = snapshot_flags(snap)
+    flags = snapshot_flags(snap, telemetry)
     for flag in flags:
         show = st.error if flag.severity == "error" else st.warning
         show(f"**{flag.title}** — {flag.detail}.\n\n**Try:** {flag.fix}")
-    if not flags and not snap.telemetry.empty:
+    if not flags and not telemetry.empty:
         st.success("No training problems detected in the latest telemetry.")
 
 
@@ -69,10 +70,10 @@ def show_classification() -> None:
 
 
 def draw(run, snap) -> None:
-    info = run.read(inspection.structure)
-    show_health(snap)
+    info, telemetry = run.read(inspection.structure), run.read(telemetry_frame)
+    show_health(snap, telemetry)
     st.subheader("Gradient flow")
-    live_chart(dg.gradient_flow(snap.telemetry), "inspect_flow")
+    live_chart(dg.gradient_flow(telemetry), "inspect_flow")
     st.subheader("Layers")
     show_layer(info["layers"])
     if info["image_blocks"]:
