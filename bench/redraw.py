@@ -4,7 +4,7 @@
 
 A redraw is what the Playground's three live views do on the server each time they refresh, minus
 Streamlit: read the model (the node maps, the weights, the decision grid), build the network diagram, the
-decision map and the loss curve, and turn each into the JSON `ui.live_chart` sends. The default
+decision map and the loss curve, and turn each into the JSON `ui.live_chart` sends (`figure_json`). The default
 experiment (circle, 4-2 tanh) after 50 epochs; median of `--repeats`. Then the snapshot of a run in a worker
 process (playground.workers, how the app trains on a server of more than one core) after `--epochs`: the
 time the server waits for it, which grows with what crosses (a Playground left training runs for thousands of
@@ -31,6 +31,7 @@ def measure(repeats: int) -> dict:
     from playground.charts import decision_boundary_figure, loss_figure, network_diagram
     from playground.play_settings import PlaySettings
     from playground.run import Run
+    from ui.live_chart import figure_json  # what the app sends: its JSON of a figure
     try:
         from playground.plane import decision_grid, diagram_view, plane_extent
     except ImportError:  # checkouts before playground/plane.py
@@ -58,7 +59,7 @@ def measure(repeats: int) -> dict:
                    "loss": loss_figure(snap.history, snap.step_losses, snap.loss_stride, exp.steps_per_epoch,
                                        height=200)}
         times["figures"] = time.perf_counter() - started - times["read"]
-        sizes = [len(fig.to_json()) for fig in figures.values()]
+        sizes = [len(figure_json(fig, key)) for key, fig in figures.items()]
         times["total"] = time.perf_counter() - started
         times["json"] = times["total"] - times["read"] - times["figures"]
         times["kb"] = sum(sizes) / 1000

@@ -13,9 +13,13 @@ update of it.
 """
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -127,9 +131,48 @@ _live_chart = st.components.v2.component("playground_live_chart", js=_JS, isolat
 
 def figure_json(fig: go.Figure, key: str, revision: object = None) -> str:
     """`fig` as live_chart sends it: its JSON, keeping the user's zoom while `revision` is the same. A figure that
-    never changes can be serialised once with this and passed to live_chart as the string."""
+    never changes can be serialised once with this and passed to live_chart as the string.
+
+    The JSON is plotly's (numpy arrays as plotly.js typed arrays), written from the figure's own dicts:
+    `fig.to_json()` deep-copies the figure and walks it again to find the arrays, a third of a live redraw's
+    time on the server. A figure holding a NaN outside an array (JSON has no NaN) goes through plotly."""
     fig.layout["uirevision"] = f"{key}:{revision}"
-    return fig.to_json()
+    try:  # plotly's own dicts (BaseFigure._data, _layout: what its to_dict copies), read, never changed
+        return json.dumps({"data": _plain(fig._data), "layout": _plain(fig._layout)}, allow_nan=False,
+                          separators=(",", ":"))
+    except ValueError:
+        return fig.to_json()
+
+
+_TYPED = {"int8": "i1", "uint8": "u1", "int16": "i2", "uint16": "u2", "int32": "i4", "uint32": "u4",
+          "float32": "f4", "float64": "f8"}   # the arrays plotly.js reads as {"dtype", "bdata"}
+_UNTYPED_KEYS = frozenset({"geojson", "layer", "layers", "range"})  # what plotly sends as plain lists
+
+
+def _plain(value: Any, typed: bool = True) -> Any:
+    """`value` as JSON-ready values, numpy arrays as plotly.js typed arrays (as plotly's to_json writes them)."""
+    if isinstance(value, dict):
+        return {k: _plain(v, k not in _UNTYPED_KEYS) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _typed_array(value) if typed and value.size else value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _typed_array(a: np.ndarray) -> Any:
+    if a.dtype in (np.int64, np.uint64):  # plotly.js has no 64-bit integers: the narrowest type that holds them
+        narrow = (np.int8, np.int16, np.int32) if a.dtype == np.int64 else (np.uint8, np.uint16, np.uint32)
+        fits = [t for t in narrow if np.iinfo(t).min <= a.min() and a.max() <= np.iinfo(t).max]
+        if not fits:
+            return a.tolist()
+        a = a.astype(fits[0])
+    if str(a.dtype) not in _TYPED:
+        return a.tolist()
+    typed = {"dtype": _TYPED[str(a.dtype)], "bdata": base64.b64encode(np.ascontiguousarray(a)).decode("ascii")}
+    return {**typed, "shape": str(a.shape)[1:-1]} if a.ndim > 1 else typed
 
 
 def live_chart(fig: go.Figure | str, key: str, config: dict | None = None,
