@@ -284,6 +284,9 @@ class PooledRun:
         self.alive = alive
         self._last: Snapshot | None = None   # what the run showed last: still shown if its worker ends
         self._last_at = -SNAPSHOT_REUSE_SECONDS
+        self._changes = itertools.count(1)   # numbers the calls that change the run (RUN_CHANGES)
+        self._told = 0                       # the number of the latest of them
+        self._last_told = -1                 # ... when the snapshot in _last was asked for
         self._history = HistoryFrame()       # the epochs that have crossed: a snapshot brings only newer ones
         self._snapshot_lock = threading.Lock()
         pool = pool or POOL
@@ -298,7 +301,7 @@ class PooledRun:
 
     def _call(self, op: str, *args: Any) -> Any:
         if op in RUN_CHANGES:
-            self._last_at = -SNAPSHOT_REUSE_SECONDS  # the next snapshot must show what this call did
+            self._told = next(self._changes)   # the next snapshot must show what this call did
         return self._worker.call(self.key, op, *args)
 
     def close(self) -> None:
@@ -369,13 +372,20 @@ class PooledRun:
 
     def snapshot(self) -> Snapshot:
         """The run as it stands (a page run's reads within SNAPSHOT_REUSE_SECONDS share one call, unless the
-        run was told something since); once its worker has ended, the last one it showed, in state "error"."""
+        run was told something since); once its worker has ended, the last one it showed, in state "error".
+
+        "Since" counts from when a snapshot was asked for, not from when it came back: Streamlit starts a click's
+        page run in a new thread while the abandoned run's thread may still be waiting for a snapshot, and that
+        snapshot, asked for before the click's Play, must not be the one the new page draws its button from."""
         with self._snapshot_lock:   # one at a time: each adds the rows after those it has
-            if self._last is not None and time.monotonic() - self._last_at < SNAPSHOT_REUSE_SECONDS:
+            if (self._last is not None and self._last_told == self._told
+                    and time.monotonic() - self._last_at < SNAPSHOT_REUSE_SECONDS):
                 return self._last
+            told = self._told
             try:
                 snap, rows = self._call("snapshot_since", self._history.rows)
                 self._last, self._last_at = replace(snap, history=self._history.extend(rows)), time.monotonic()
+                self._last_told = told
             except WorkerGone as gone:
                 if self._last is None:
                     raise

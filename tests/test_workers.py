@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,52 @@ def test_the_snapshots_of_a_pooled_run_bring_its_new_epochs_and_add_up_to_its_hi
     history, whole = run.snapshot().history, run.read(Experiment.history_frame)
     run.close()
     assert len(whole) > 3 and history.equals(whole)
+
+
+class _SlowSnapshots:
+    """A worker whose snapshots take until `answer` is set, showing the run as it was when asked."""
+
+    def __init__(self, snap):
+        self.snap, self.hosted = snap, 0
+        self.asked, self.answer = threading.Event(), threading.Event()
+
+    def call(self, run_id, op, *args, wait=True):
+        if op == "snapshot_since":
+            shown = self.snap
+            self.asked.set()
+            self.answer.wait(10)
+            return shown, []
+        if op == "start":
+            self.snap = replace(self.snap, state="running")
+
+
+class _OneWorker:
+    def __init__(self, worker):
+        self.worker = worker
+
+    def place(self):
+        return self.worker
+
+    def release(self, worker):
+        pass
+
+    def watch(self, run):
+        pass
+
+
+def test_a_snapshot_asked_for_before_a_play_is_not_the_one_the_page_after_the_play_draws():
+    """Streamlit runs a click's page run in a new thread while the abandoned run's thread may still be waiting
+    for a snapshot: the button after Play must say Pause (the load test's students lost such Plays)."""
+    paused = replace(Run(Experiment(spec())).snapshot_since(0)[0], state="paused")
+    worker = _SlowSnapshots(paused)
+    run = PooledRun(Experiment, spec(), pool=_OneWorker(worker))
+    abandoned = threading.Thread(target=run.snapshot)
+    abandoned.start()
+    assert worker.asked.wait(10)
+    run.start()            # the click's callback, in the new page run's thread
+    worker.answer.set()    # the abandoned run's snapshot comes back, showing the run paused
+    abandoned.join()
+    assert run.snapshot().state == "running"
 
 
 def test_start_pause_stop_act_in_the_worker(pool):
