@@ -1,10 +1,11 @@
 """How live the Playground feels to one user in a real browser: the code here against another checkout.
 
-    python bench/liveview.py [--before DIR] [--baseline-env KEY=VALUE] [--seconds 10] [--rounds 2]
+    python bench/liveview.py [--before DIR] [--baseline-env KEY=VALUE] [--seconds 10] [--rounds 2] [--trained 0]
 
 For each checkout (`--before`, e.g. a `git worktree` of the previous main, then this one; or this one with
 `--baseline-env`, e.g. PLAYGROUND_WORKERS=0 to compare runs in threads with runs in worker processes): open the
-Playground in Debian's Chromium, wait until it is drawn, press Play and watch for `--seconds`: an in-page
+Playground in Debian's Chromium, wait until it is drawn, press Play (and let it train `--trained` seconds
+first, as a Playground left running) and watch for `--seconds`: an in-page
 sampler every 50 ms says whether any live chart was missing and how often each figure changed; Chrome's
 own Performance.getMetrics gives the main thread's busy share; the epoch counter gives epochs per redraw.
 Then Pause/Play clicks are timed until the button shows its new state, and a second visitor's page is timed
@@ -24,7 +25,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
 
-def measure(repo: Path, seconds: float, clicks: int, env: dict[str, str] | None = None) -> dict:
+def measure(repo: Path, seconds: float, clicks: int, env: dict[str, str] | None = None, trained: float = 0.0) -> dict:
     with app_server(REPO / "test-artifacts" / f"liveview-{repo.name}.log", repo=repo, env=env, timeout=90) as server, \
             sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -37,6 +38,7 @@ def measure(repo: Path, seconds: float, clicks: int, env: dict[str, str] | None 
         first_draw = time.monotonic() - opened
         page.get_by_role("button", name="Play").click()
         page.get_by_role("button", name="Pause").wait_for()
+        time.sleep(trained)  # a Playground left training: its run's history has grown
         epoch0 = page.evaluate(EPOCH_JS)
         page.evaluate(SAMPLER_INSTALL_JS, list(PLAYGROUND_LIVE_CHARTS))
         busy0, t0 = main_thread_seconds(cdp), time.monotonic()
@@ -82,6 +84,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--clicks", type=int, default=20)
+    parser.add_argument("--trained", type=float, default=0.0,
+                        help="seconds the run trains before the watching starts (a Playground left running)")
     parser.add_argument("--baseline-env", action="append", default=[],
                         help="KEY=VALUE: the baseline is this checkout with this server environment")
     args = parser.parse_args()
@@ -90,7 +94,7 @@ def main() -> None:
         ([(" ".join(args.baseline_env), REPO, baseline_env)] if baseline_env else []) + [("now", REPO, None)]
     for round_ in range(args.rounds):
         for label, repo, env in setups:  # interleaved, so both see the same machine
-            row = measure(repo, args.seconds, args.clicks, env)
+            row = measure(repo, args.seconds, args.clicks, env, args.trained)
             print(f"round {round_ + 1} {label:6s} " + "  ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
                                                           for k, v in row.items()), flush=True)
 
