@@ -303,8 +303,8 @@ class Run:
             return self._snapshot(self._history.extend(self.exp.history[self._history.rows:]))
 
     def snapshot_since(self, rows: int) -> tuple[Snapshot, list[dict]]:
-        """A snapshot without its history, and the history rows after the first `rows`: what crosses to the
-        server for a run in a worker process (playground.workers), which has the rows before."""
+        """A snapshot without its history (None), and the history rows after the first `rows`: what crosses to
+        the server for a run in a worker process (playground.workers), which has the rows before."""
         with self._lock:
             return self._snapshot(None), self.exp.history[rows:]
 
