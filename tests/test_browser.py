@@ -197,11 +197,28 @@ MAP_AT_JS = """([x1, x2]) => {  // where the plane's point (x1, x2) is on the de
 IDLE_JS = "() => !document.querySelector('[data-testid=stStatusWidget]')"
 
 
+SETTLE_MS = 300
+
+
+def click_settled(page, where_js: str, arg, budget: Budget) -> None:
+    """Click where `where_js(arg)` says once the page is idle and the spot has stayed put for SETTLE_MS: Streamlit
+    lays a page out as its run goes (a panel above the diagram grew 28 px after the charts were drawn), and a
+    click aimed before that lands where the target was (a missed link, seen with other sessions training); a
+    click made while the pen's page run is still going could land before the server knows the pen (seen in CI)."""
+    last = None
+    while True:
+        page.wait_for_function(IDLE_JS, timeout=budget.ms())
+        here = page.wait_for_function(where_js, arg=arg, timeout=budget.ms()).json_value()
+        if here == last:
+            page.mouse.click(*here)
+            return
+        last = here
+        page.wait_for_timeout(SETTLE_MS)
+
+
 def click_map(page, place, budget: Budget) -> None:
-    """Click the decision map at `place` (data coordinates) once the page is done with the last change: a click
-    made while the pen's page run is still going could land before the server knows the pen (seen in CI)."""
-    page.wait_for_function(IDLE_JS, timeout=budget.ms())
-    page.mouse.click(*page.wait_for_function(MAP_AT_JS, arg=place, timeout=budget.ms()).json_value())
+    """Click the decision map at `place` (data coordinates)."""
+    click_settled(page, MAP_AT_JS, place, budget)
 
 
 def test_drawing_points_on_the_map_trains_on_them(server):
@@ -225,7 +242,7 @@ def test_drawing_points_on_the_map_trains_on_them(server):
         click_map(page, (3.2, -2.8), budget)   # near (3, -3)
         page.wait_for_function(f"() => ({BOARD_POINTS_JS})() === 3", timeout=budget.ms())
         shown = ("() => { const g = document.querySelector('.st-key-pg_boundary .pg-live-chart');"
-                 "  return g._fullData.filter(t => t.name === 'train' || t.name === 'test')"
+                 "  return g && g._fullData && g._fullData.filter(t => t.name === 'train' || t.name === 'test')"
                  "    .reduce((n, t) => n + t._length, 0); }")
         page.wait_for_function(f"() => ({shown})() === 3", timeout=budget.ms())   # the run's data: the drawn set
         page.locator(".st-key-pg_play button").click()
@@ -248,7 +265,7 @@ def test_clicking_a_link_edits_its_weight(server):
     with browser_page(budget) as page:
         page.goto(server.url, timeout=budget.ms(45))
         page.wait_for_function(DRAWN_JS, arg=list(PLAYGROUND_LIVE_CHARTS), timeout=budget.ms(45))
-        page.mouse.click(*page.wait_for_function(LINK_AT_JS, arg=0, timeout=budget.ms()).json_value())
+        click_settled(page, LINK_AT_JS, 0, budget)
         editor = page.locator(".st-key-pg_link_editor")
         editor.wait_for(timeout=budget.ms())
         assert "x1 → layer 1 unit 1" in editor.inner_text()
